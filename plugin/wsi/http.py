@@ -1,0 +1,37 @@
+"""Plain request/response values that cross the Orthanc adapter (no orthanc import here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str  # the URI as Orthanc gave it, e.g. "/wsi/tiles/<id>/0/1/2"
+    groups: tuple[str, ...] = ()  # regex groups of the registered route
+    query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # keys lower-case
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/octet-stream"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(payload: object, status: int = 200, content_type: str = "application/json",
+                  headers: dict[str, str] | None = None) -> Response:
+    import json
+
+    body = json.dumps(payload, indent=2).encode()
+    return Response(status, body, content_type, dict(headers or {}))
+
+
+def text_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, (message + "\n").encode(), "text/plain; charset=utf-8", dict(headers or {}))
