@@ -1,0 +1,562 @@
+"""DICOM frame bytes -> numpy arrays (one table per transfer syntax), arrays -> PNG/JPEG/JP2/WebP (pure).
+
+The rules behind each choice (colour labels, 16 -> 8 bits, passthrough, speed) are in docs/codec.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import struct
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import imagecodecs
+import numpy as np
+
+from .errors import DecodeError, UnsupportedFeature, UnsupportedTransferSyntax
+
+log = logging.getLogger(__name__)
+
+IMPLICIT_LE = "1.2.840.10008.1.2"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+DEFLATED_LE = "1.2.840.10008.1.2.1.99"
+EXPLICIT_BE = "1.2.840.10008.1.2.2"
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
+JPEG_LOSSLESS = "1.2.840.10008.1.2.4.57"
+JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
+JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
+JPEG_LS_NEAR = "1.2.840.10008.1.2.4.81"
+JPEG2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
+JPEG2000 = "1.2.840.10008.1.2.4.91"
+JPEGXL_LOSSLESS = "1.2.840.10008.1.2.4.110"
+JPEGXL_JPEG = "1.2.840.10008.1.2.4.111"
+JPEGXL = "1.2.840.10008.1.2.4.112"
+HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
+HTJ2K_LOSSLESS_RPCL = "1.2.840.10008.1.2.4.202"
+HTJ2K = "1.2.840.10008.1.2.4.203"
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
+
+YBR_LABELS = ("YBR_FULL", "YBR_FULL_422")
+# Orthanc's /tags leaves binary tags null; fetch these with /instances/{id}/content/{tag} for PALETTE COLOR.
+PALETTE_DATA_TAGS = ("0028-1201", "0028-1202", "0028-1203")
+_PALETTE_DESCRIPTORS = ("0028,1101", "0028,1102", "0028,1103")
+
+
+@dataclass(frozen=True)
+class PixelFormat:
+    transfer_syntax: str
+    photometric: str
+    samples_per_pixel: int
+    bits_allocated: int
+    bits_stored: int
+    pixel_representation: int  # 0 unsigned, 1 signed
+    planar_configuration: int
+    rows: int
+    columns: int
+    # Decoded R, G, B LUTs (uint16) and the pixel value mapped to their first entry; not compared or hashed.
+    palette: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, compare=False)
+    palette_first: int = 0
+    palette_bits: int = 16
+
+    @classmethod
+    def from_dicom_json(
+        cls,
+        tags: Mapping[str, Any],
+        transfer_syntax: str,
+        palette_data: tuple[bytes, bytes, bytes] | None = None,
+    ) -> PixelFormat:
+        """Build from Orthanc `tags?short` (also full `tags` or DICOMweb JSON).
+
+        palette_data: raw (0028,1201..1203) values, needed because Orthanc returns them as null.
+        """
+        get = _TagReader(tags)
+        photometric = (get.text("0028,0004") or "MONOCHROME2").strip().upper()
+        bits_allocated = get.integer("0028,0100", 8)
+        palette, first, bits = None, 0, 16
+        if photometric == "PALETTE COLOR":
+            palette, first, bits = _read_palette(get, palette_data)
+        return cls(
+            transfer_syntax=transfer_syntax.strip().rstrip("\0"),
+            photometric=photometric,
+            samples_per_pixel=get.integer("0028,0002", 1),
+            bits_allocated=bits_allocated,
+            bits_stored=get.integer("0028,0101", bits_allocated),
+            pixel_representation=get.integer("0028,0103", 0),
+            planar_configuration=get.integer("0028,0006", 0),
+            rows=get.integer("0028,0010", 0),
+            columns=get.integer("0028,0011", 0),
+            palette=palette,
+            palette_first=first,
+            palette_bits=bits,
+        )
+
+    @classmethod
+    def from_dataset(cls, ds: Any) -> PixelFormat:
+        """Build from a pydicom Dataset (palette LUT data included)."""
+        raw = tuple(
+            bytes(ds.get(f"{c}PaletteColorLookupTableData", b"") or b"") for c in ("Red", "Green", "Blue")
+        )
+        tags = {
+            "0028,0004": str(ds.get("PhotometricInterpretation", "MONOCHROME2")),
+            "0028,0002": ds.get("SamplesPerPixel", 1),
+            "0028,0100": ds.get("BitsAllocated", 8),
+            "0028,0101": ds.get("BitsStored", ds.get("BitsAllocated", 8)),
+            "0028,0103": ds.get("PixelRepresentation", 0),
+            "0028,0006": ds.get("PlanarConfiguration", 0),
+            "0028,0010": ds.Rows,
+            "0028,0011": ds.Columns,
+        }
+        for key, name in zip(_PALETTE_DESCRIPTORS, ("Red", "Green", "Blue"), strict=True):
+            descriptor = ds.get(f"{name}PaletteColorLookupTableDescriptor")
+            if descriptor is not None:
+                tags[key] = "\\".join(str(v) for v in descriptor)
+        ts = str(ds.file_meta.TransferSyntaxUID)
+        return cls.from_dicom_json(tags, ts, raw if all(raw) else None)  # type: ignore[arg-type]
+
+    @property
+    def needs_palette_data(self) -> bool:
+        return self.photometric == "PALETTE COLOR" and self.palette is None
+
+
+class _TagReader:
+    """Reads plain values from Orthanc short/full tag JSON or DICOMweb JSON, whatever the key spelling."""
+
+    def __init__(self, tags: Mapping[str, Any]) -> None:
+        self._tags = {k.replace(",", "").replace("-", "").upper(): v for k, v in tags.items()}
+
+    def raw(self, tag: str) -> Any:
+        value = self._tags.get(tag.replace(",", "").upper())
+        if isinstance(value, dict):  # Orthanc full format {"Value": ...} or DICOMweb {"vr", "Value"}
+            if "InlineBinary" in value:
+                return base64.b64decode(value["InlineBinary"])
+            value = value.get("Value")
+            if isinstance(value, list) and len(value) == 1 and not isinstance(value[0], dict):
+                value = value[0]
+            elif isinstance(value, list) and all(not isinstance(v, dict) for v in value):
+                value = "\\".join(str(v) for v in value)
+        return value
+
+    def text(self, tag: str) -> str | None:
+        value = self.raw(tag)
+        return None if value is None else str(value)
+
+    def numbers(self, tag: str) -> list[float]:
+        value = self.text(tag)
+        return [float(v) for v in value.split("\\") if v.strip()] if value else []
+
+    def integer(self, tag: str, default: int) -> int:
+        values = self.numbers(tag)
+        return int(values[0]) if values else default
+
+
+def _read_palette(
+    get: _TagReader, palette_data: tuple[bytes, bytes, bytes] | None
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, int, int]:
+    descriptor = get.numbers(_PALETTE_DESCRIPTORS[0])
+    if len(descriptor) != 3:
+        return None, 0, 16
+    entries = int(descriptor[0]) or 65536  # PS3.3 C.7.6.3.1.5: 0 means 2^16 entries
+    first, bits = int(descriptor[1]), int(descriptor[2])
+    raw = palette_data or tuple(get.raw(f"0028,120{i}") for i in (1, 2, 3))
+    if not all(isinstance(r, bytes | bytearray) and r for r in raw):
+        return None, first, bits
+    luts = tuple(_palette_lut(bytes(r), entries) for r in raw)
+    return luts, first, bits  # type: ignore[return-value]
+
+
+def _palette_lut(data: bytes, entries: int) -> np.ndarray:
+    if len(data) == entries:  # 8-bit entries stored one per byte
+        return np.frombuffer(data, np.uint8).astype(np.uint16)
+    if len(data) < 2 * entries:
+        raise DecodeError(f"palette LUT has {len(data)} bytes for {entries} entries")
+    return np.frombuffer(data[: 2 * entries], "<u2").astype(np.uint16)
+
+
+# ----------------------------------------------------------------------------------------------- decoding
+
+
+def decode_frame(data: bytes, fmt: PixelFormat, *, big_endian_bytes: bool = False) -> np.ndarray:
+    """Native samples of one frame: (rows, cols) or (rows, cols, 3) RGB, dtype as stored.
+
+    big_endian_bytes: for 1.2.840.10008.1.2.2 frames taken from the file itself; Orthanc's
+    /frames/{n}/raw already returns them in little-endian order (measured, docs/codec.md).
+    """
+    decoder = _DECODERS.get(fmt.transfer_syntax)
+    if decoder is None:
+        raise UnsupportedTransferSyntax(f"no decoder for transfer syntax {fmt.transfer_syntax}")
+    if fmt.samples_per_pixel not in (1, 3):
+        raise UnsupportedTransferSyntax(f"{fmt.samples_per_pixel} samples per pixel")
+    try:
+        if decoder is _decode_native:
+            arr = _decode_native(data, fmt, ">" if big_endian_bytes else "<")
+        else:
+            arr = decoder(data, fmt)
+    except (UnsupportedTransferSyntax, DecodeError):
+        raise
+    except Exception as exc:  # imagecodecs raises RuntimeError/ValueError subclasses per codec
+        raise DecodeError(f"cannot decode {fmt.transfer_syntax} frame: {exc}") from exc
+    return _check_shape(_fit_bits(arr, fmt), fmt)
+
+
+def _dtype(fmt: PixelFormat, byteorder: str = "<") -> np.dtype:
+    if fmt.bits_allocated not in (8, 16, 32):
+        raise UnsupportedTransferSyntax(f"{fmt.bits_allocated} bits allocated")
+    kind = "i" if fmt.pixel_representation else "u"
+    return np.dtype(f"{byteorder}{kind}{fmt.bits_allocated // 8}")
+
+
+def _decode_native(data: bytes, fmt: PixelFormat, byteorder: str = "<") -> np.ndarray:
+    rows, cols, spp = fmt.rows, fmt.columns, fmt.samples_per_pixel
+    if fmt.bits_allocated == 1:  # segmentation-style bit planes, little bit order (PS3.5 8.1.1)
+        bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")
+        return bits[: rows * cols].reshape(rows, cols)
+    dtype = _dtype(fmt, byteorder)
+    if fmt.photometric == "YBR_FULL_422" and spp == 3:
+        return _ybr422_to_rgb(np.frombuffer(data, dtype, rows * cols * 2), fmt)
+    arr = np.frombuffer(data, dtype, rows * cols * spp).astype(dtype.newbyteorder("="), copy=False)
+    if spp == 1:
+        return arr.reshape(rows, cols)
+    if fmt.planar_configuration == 1:
+        arr = arr.reshape(3, rows, cols).transpose(1, 2, 0)
+    return _label_to_rgb(arr.reshape(rows, cols, 3), fmt)
+
+
+def _decode_rle(data: bytes, fmt: PixelFormat) -> np.ndarray:
+    # RLE segments are always one plane per sample (PS3.5 G.2), whatever PlanarConfiguration says.
+    decoded = imagecodecs.dicomrle_decode(data, _dtype(fmt, "<"))
+    arr = np.frombuffer(decoded, _dtype(fmt, "<"), fmt.rows * fmt.columns * fmt.samples_per_pixel)
+    if fmt.samples_per_pixel == 1:
+        return arr.reshape(fmt.rows, fmt.columns)
+    return _label_to_rgb(arr.reshape(3, fmt.rows, fmt.columns).transpose(1, 2, 0), fmt)
+
+
+def _decode_jpeg(data: bytes, fmt: PixelFormat) -> np.ndarray:
+    # libjpeg converts YCbCr -> RGB when the stream says so (JFIF, Adobe, R/G/B ids); when it says
+    # nothing, libjpeg guesses YCbCr, so a stream labelled RGB is decoded without conversion.
+    if fmt.samples_per_pixel == 3 and fmt.photometric == "RGB" and _jpeg_stream_colour(data) is None:
+        return imagecodecs.jpeg8_decode(data, colorspace="RGB", outcolorspace="RGB")
+    return imagecodecs.jpeg8_decode(data)
+
+
+def _decode_jpeg_lossless(data: bytes, fmt: PixelFormat) -> np.ndarray:
+    # Lossless JPEG has no colour transform of its own: decode samples as stored, the label decides.
+    try:
+        if fmt.samples_per_pixel == 3:
+            arr = imagecodecs.jpeg8_decode(data, colorspace="RGB", outcolorspace="RGB")
+        else:
+            arr = imagecodecs.jpeg8_decode(data)
+    except Exception:  # older/odd predictors or precisions libjpeg-turbo refuses
+        try:
+            arr = imagecodecs.ljpeg_decode(data)
+        except Exception:
+            arr = imagecodecs.jpegsof3_decode(data)
+    return _label_to_rgb(np.asarray(arr), fmt)
+
+
+def _decode_jpegls(data: bytes, fmt: PixelFormat) -> np.ndarray:
+    return _label_to_rgb(imagecodecs.jpegls_decode(data), fmt)
+
+
+def _decode_jpeg2k(data: bytes, fmt: PixelFormat) -> np.ndarray:
+    # The codestream's MCT flag decides; openjpeg undoes ICT/RCT itself. Labels are not trusted
+    # (OrthancWSIDicomizer 1.1 labels plain RGB codestreams YBR_FULL_422), so no conversion here.
+    return imagecodecs.jpeg2k_decode(data)
+
+
+def _decode_htj2k(data: bytes, fmt: PixelFormat) -> np.ndarray:
+    try:
+        return imagecodecs.htj2k_decode(data)  # OpenJPH: about twice as fast as openjpeg on HT blocks
+    except Exception:
+        return imagecodecs.jpeg2k_decode(data)
+
+
+def _decode_jpegxl(data: bytes, fmt: PixelFormat) -> np.ndarray:
+    return imagecodecs.jpegxl_decode(data)  # libjxl returns RGB whatever the label (XYB/YCbCr inside)
+
+
+_DECODERS: dict[str, Callable[[bytes, PixelFormat], np.ndarray]] = {
+    IMPLICIT_LE: _decode_native,
+    EXPLICIT_LE: _decode_native,
+    DEFLATED_LE: _decode_native,  # Orthanc's /frames/{n}/raw returns inflated pixels (measured)
+    EXPLICIT_BE: _decode_native,  # ... and little-endian words for big endian files (measured)
+    JPEG_BASELINE: _decode_jpeg,
+    JPEG_EXTENDED: _decode_jpeg,
+    JPEG_LOSSLESS: _decode_jpeg_lossless,
+    JPEG_LOSSLESS_SV1: _decode_jpeg_lossless,
+    JPEG_LS_LOSSLESS: _decode_jpegls,
+    JPEG_LS_NEAR: _decode_jpegls,
+    JPEG2000_LOSSLESS: _decode_jpeg2k,
+    JPEG2000: _decode_jpeg2k,
+    HTJ2K_LOSSLESS: _decode_htj2k,
+    HTJ2K_LOSSLESS_RPCL: _decode_htj2k,
+    HTJ2K: _decode_htj2k,
+    JPEGXL_LOSSLESS: _decode_jpegxl,
+    JPEGXL_JPEG: _decode_jpegxl,
+    JPEGXL: _decode_jpegxl,
+    RLE_LOSSLESS: _decode_rle,
+}
+SUPPORTED_TRANSFER_SYNTAXES = frozenset(_DECODERS)
+
+
+def _fit_bits(arr: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """Keep only BitsStored bits: mask unsigned samples, sign-extend signed ones (PS3.5 8.1.1)."""
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    width = arr.dtype.itemsize * 8
+    stored = fmt.bits_stored
+    if arr.dtype.kind == "b" or not 0 < stored < width or fmt.bits_allocated == 1:
+        return arr
+    if fmt.pixel_representation and arr.dtype.kind == "u":
+        arr = arr.view(arr.dtype.str.replace("u", "i"))
+    if arr.dtype.kind == "i":
+        shift = width - stored
+        return (arr << shift) >> shift
+    return arr & np.array((1 << stored) - 1, arr.dtype)
+
+
+def _check_shape(arr: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    expected = (fmt.rows, fmt.columns) + ((3,) if fmt.samples_per_pixel == 3 else ())
+    if fmt.rows and fmt.columns and arr.shape != expected:
+        raise DecodeError(f"decoded frame has shape {arr.shape}, expected {expected}")
+    return arr
+
+
+# ------------------------------------------------------------------------------------------------- colour
+
+
+def _label_to_rgb(arr: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """For codecs without a colour transform of their own: YBR_FULL(_422) labels mean YCbCr samples."""
+    if arr.ndim == 3 and fmt.photometric in YBR_LABELS:
+        return ybr_full_to_rgb(arr, fmt.bits_stored)
+    return arr
+
+
+def ybr_full_to_rgb(arr: np.ndarray, bits: int = 8) -> np.ndarray:
+    """YBR_FULL -> RGB, ITU-R BT.601 full range (PS3.3 C.7.6.3.1.2), same dtype, rounded and clipped."""
+    top = (1 << bits) - 1
+    half = float(1 << (bits - 1))
+    ybr = arr.astype(np.float32)
+    y = ybr[..., 0]
+    cb = ybr[..., 1] - half
+    cr = ybr[..., 2] - half
+    rgb = np.empty_like(ybr)
+    rgb[..., 0] = y + 1.402 * cr
+    rgb[..., 1] = y - 0.344136 * cb - 0.714136 * cr
+    rgb[..., 2] = y + 1.772 * cb
+    return np.clip(np.rint(rgb), 0, top).astype(arr.dtype)
+
+
+def _ybr422_to_rgb(flat: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """Native YBR_FULL_422: Y1 Y2 Cb Cr per pair of pixels (PS3.3 C.7.6.3.1.2); chroma repeated."""
+    if fmt.columns % 2:
+        raise DecodeError("YBR_FULL_422 needs an even number of columns")
+    quads = flat.astype(flat.dtype.newbyteorder("="), copy=False).reshape(fmt.rows, fmt.columns // 2, 4)
+    ybr = np.empty((fmt.rows, fmt.columns, 3), quads.dtype)
+    ybr[:, 0::2, 0] = quads[..., 0]
+    ybr[:, 1::2, 0] = quads[..., 1]
+    ybr[..., 1] = np.repeat(quads[..., 2], 2, axis=1)
+    ybr[..., 2] = np.repeat(quads[..., 3], 2, axis=1)
+    return ybr_full_to_rgb(ybr, fmt.bits_stored)
+
+
+def to_rgb8(pixels: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """uint8 HxWx3 for tiles: palette applied, BitsStored range scaled linearly, MONOCHROME1 inverted."""
+    if fmt.photometric == "PALETTE COLOR":
+        return apply_palette(pixels, fmt)
+    out = to_8_bits(pixels, fmt)
+    if out.ndim == 2:
+        if fmt.photometric == "MONOCHROME1":
+            out = 255 - out
+        out = np.repeat(out[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(out)
+
+
+def to_8_bits(pixels: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """Scale the BitsStored range linearly to 0..255 (signed: lowest value -> 0), rounding."""
+    stored = max(1, min(fmt.bits_stored, pixels.dtype.itemsize * 8))
+    if pixels.dtype == np.uint8 and stored == 8:
+        return pixels
+    top = (1 << stored) - 1
+    offset = (1 << (stored - 1)) if pixels.dtype.kind == "i" else 0
+    lut = ((np.arange(top + 1, dtype=np.uint32) * 255 + top // 2) // top).astype(np.uint8)
+    index = pixels.astype(np.int64) + offset if offset else pixels
+    return lut[np.clip(index, 0, top)]
+
+
+def apply_palette(pixels: np.ndarray, fmt: PixelFormat) -> np.ndarray:
+    """PALETTE COLOR -> uint8 RGB (PS3.3 C.7.6.3.1.5: values below/above the LUT use its ends)."""
+    if fmt.palette is None:
+        raise UnsupportedFeature("PALETTE COLOR frame without palette LUT data (see PALETTE_DATA_TAGS)")
+    lut = np.stack(fmt.palette, axis=1)
+    if fmt.palette_bits > 8 or lut.max(initial=0) > 255:
+        lut = lut >> 8
+    index = np.clip(pixels.astype(np.int64) - fmt.palette_first, 0, len(lut) - 1)
+    return np.ascontiguousarray(lut.astype(np.uint8)[index])
+
+
+# ---------------------------------------------------------------------------------------- JPEG markers
+
+
+def _jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
+    """(marker, start, end) of each header segment up to and including SOS's header; cheap."""
+    if data[:2] != b"\xff\xd8":
+        raise DecodeError("not a JPEG stream (no SOI)")
+    segments, pos = [], 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise DecodeError(f"bad JPEG marker at byte {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        length = struct.unpack_from(">H", data, pos + 2)[0]
+        segments.append((marker, pos, pos + 2 + length))
+        if marker == 0xDA:
+            break
+        pos += 2 + length
+    return segments
+
+
+@dataclass(frozen=True)
+class _JpegHeader:
+    sof: int  # 0xC0 baseline, 0xC1 extended, 0xC2 progressive, 0xC3 lossless, ...
+    precision: int
+    component_ids: tuple[int, ...]
+    jfif: bool
+    adobe_transform: int | None
+
+
+def _jpeg_header(data: bytes) -> _JpegHeader:
+    sof, precision, ids, jfif, adobe = 0, 0, (), False, None
+    for marker, start, end in _jpeg_segments(data):
+        body = data[start + 4 : end]
+        if marker == 0xE0 and body.startswith(b"JFIF\0"):
+            jfif = True
+        elif marker == 0xEE and body.startswith(b"Adobe") and len(body) >= 12:
+            adobe = body[11]
+        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(body) >= 6:
+            sof, precision, count = marker, body[0], body[5]
+            ids = tuple(body[6 + 3 * i] for i in range(count) if 6 + 3 * i < len(body))
+    return _JpegHeader(sof, precision, ids, jfif, adobe)
+
+
+def _jpeg_stream_colour(data: bytes) -> str | None:
+    """Colour space a 3-component stream declares, as libjpeg reads it; None when it declares nothing."""
+    header = _jpeg_header(data)
+    if header.jfif:
+        return "YCbCr"
+    if header.adobe_transform is not None:
+        return "RGB" if header.adobe_transform == 0 else "YCbCr"
+    if header.component_ids == (0x52, 0x47, 0x42):  # 'R', 'G', 'B'
+        return "RGB"
+    return None
+
+
+def can_pass_through_jpeg(fmt: PixelFormat, data: bytes | None = None) -> bool:
+    """True when a browser would show the stored frame right as it is (8-bit JPEG, known colours).
+
+    Without `data`, an RGB label answers False: only the markers can tell whether browsers,
+    which assume YCbCr when a stream says nothing, would show it right.
+    """
+    if fmt.transfer_syntax not in (JPEG_BASELINE, JPEG_EXTENDED):
+        return False
+    if fmt.bits_allocated != 8 or fmt.bits_stored != 8 or fmt.pixel_representation:
+        return False
+    if (fmt.samples_per_pixel, fmt.photometric) not in {
+        (1, "MONOCHROME2"), (3, "YBR_FULL_422"), (3, "YBR_FULL"), (3, "RGB"),
+    }:
+        return False
+    if data is None:
+        return fmt.photometric != "RGB"
+    try:
+        header = _jpeg_header(data)
+    except DecodeError:
+        return False
+    if header.sof not in (0xC0, 0xC1, 0xC2) or header.precision != 8:
+        return False  # lossless, arithmetic or 12-bit streams: browsers do not decode them
+    if len(header.component_ids) != fmt.samples_per_pixel:
+        return False
+    return fmt.photometric != "RGB" or _jpeg_stream_colour(data) is not None
+
+
+# ------------------------------------------------------------------------------------------------ encoding
+
+
+def encode_png(pixels: np.ndarray, icc: bytes | None = None) -> bytes:
+    # level 1 + RLE strategy + SUB filter: fastest of the settings measured, and smaller than level 1's
+    # default (docs/codec.md).
+    png = bytes(imagecodecs.png_encode(np.ascontiguousarray(pixels), level=1, strategy=3, filter=16))
+    return _png_with_icc(png, icc) if icc else png
+
+
+def _png_with_icc(png: bytes, icc: bytes) -> bytes:
+    """Insert an iCCP chunk right after IHDR (PNG spec 11.3.3.3: before PLTE and IDAT)."""
+    ihdr_end = 8 + 4 + 4 + 13 + 4
+    if png[12:16] != b"IHDR":
+        raise ValueError("PNG does not start with IHDR")
+    body = b"ICC profile\0\0" + zlib.compress(icc, 6)  # name, NUL, compression method 0
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body
+    chunk += struct.pack(">I", zlib.crc32(b"iCCP" + body) & 0xFFFFFFFF)
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def encode_jpeg(pixels: np.ndarray, quality: int = 90, icc: bytes | None = None) -> bytes:
+    jpeg = bytes(imagecodecs.jpeg8_encode(np.ascontiguousarray(pixels), level=int(quality)))
+    return embed_icc_in_jpeg(jpeg, icc) if icc else jpeg
+
+
+_ICC_MARKER = b"ICC_PROFILE\0"
+_ICC_CHUNK = 65519  # 65535 - 2 (length) - 12 (signature) - 2 (sequence, count)
+
+
+def embed_icc_in_jpeg(jpeg: bytes, icc: bytes) -> bytes:
+    """Add APP2 ICC_PROFILE segments (ICC.1 B.4) after SOI/APP0/APP1, dropping old ones; no re-encoding."""
+    chunks = [icc[i : i + _ICC_CHUNK] for i in range(0, len(icc), _ICC_CHUNK)]
+    if not chunks or len(chunks) > 255:
+        raise ValueError(f"ICC profile of {len(icc)} bytes cannot be embedded")
+    app2 = b"".join(
+        b"\xff\xe2" + struct.pack(">H", 2 + 14 + len(c)) + _ICC_MARKER + bytes((i + 1, len(chunks))) + c
+        for i, c in enumerate(chunks)
+    )
+    segments = _jpeg_segments(jpeg)
+    kept = [s for s in segments if not (s[0] == 0xE2 and jpeg[s[1] + 4 : s[1] + 16] == _ICC_MARKER)]
+    lead = 0
+    while lead < len(kept) and kept[lead][0] in (0xE0, 0xE1):
+        lead += 1
+    head = b"".join(jpeg[s:e] for _, s, e in kept[:lead])
+    tail = b"".join(jpeg[s:e] for _, s, e in kept[lead:])
+    rest = segments[-1][2] if segments else 2
+    return b"\xff\xd8" + head + app2 + tail + jpeg[rest:]
+
+
+def encode_jp2(pixels: np.ndarray) -> bytes:
+    """Lossless (reversible 5/3) JPEG 2000 in a JP2 box."""
+    return bytes(
+        imagecodecs.jpeg2k_encode(np.ascontiguousarray(pixels), codecformat="JP2", reversible=True)
+    )
+
+
+def encode_webp(pixels: np.ndarray, quality: int = 90) -> bytes:
+    # method 0: 4-7x faster than the default for a few % larger files (docs/codec.md).
+    return bytes(imagecodecs.webp_encode(np.ascontiguousarray(pixels), level=quality, method=0))
+
+
+ENCODABLE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/jp2", "image/webp")
+
+
+def encode(pixels: np.ndarray, media_type: str, icc: bytes | None = None, quality: int = 90) -> bytes:
+    """Encode uint8 pixels; ICC is embedded in PNG and JPEG only."""
+    if media_type == "image/jpeg":
+        return encode_jpeg(pixels, quality, icc)
+    if media_type == "image/png":
+        return encode_png(pixels, icc)
+    if media_type == "image/jp2":
+        return encode_jp2(pixels)
+    if media_type == "image/webp":
+        return encode_webp(pixels, quality)
+    raise UnsupportedFeature(f"no encoder for {media_type}")
