@@ -51,7 +51,8 @@ class Pyramid:
 
     @property
     def background_hex(self) -> str:
-        return "#%02x%02x%02x" % self.background_rgb
+        r, g, b = self.background_rgb
+        return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def order_levels(levels: list[Level]) -> list[Level]:
@@ -66,14 +67,18 @@ def order_levels(levels: list[Level]) -> list[Level]:
 
 
 def consistent_levels(levels: list[Level]) -> list[Level]:
-    """Drop levels whose x and y downsample factors disagree (not a level of this image)."""
+    """Drop levels whose x and y downsample factors disagree (not a level of this image).
+
+    A level written with rounding is up to one pixel off in each direction, hence the slack.
+    """
     if not levels:
         return []
     base = levels[0]
     kept = [base]
     for level in levels[1:]:
         fx, fy = base.width / level.width, base.height / level.height
-        if abs(fx - fy) <= LEVEL_RATIO_TOLERANCE * max(fx, fy) + 1.0 / min(level.width, level.height) * max(fx, fy):
+        slack = LEVEL_RATIO_TOLERANCE * max(fx, fy) + max(fx, fy) / min(level.width, level.height)
+        if abs(fx - fy) <= slack:
             kept.append(level)
     return kept
 
@@ -91,12 +96,12 @@ def choose_level(pyramid: Pyramid, scale: float) -> int:
 
 
 def power_of_two_levels(pyramid: Pyramid, tolerance: float = LEVEL_RATIO_TOLERANCE) -> list[tuple[int, int]]:
-    """(level index, power-of-two factor) for levels whose downsample is exactly such a power."""
+    """(level index, power-of-two factor) for levels whose downsample is such a power, within tolerance."""
     found: list[tuple[int, int]] = []
     for index in range(len(pyramid.levels)):
         factor = pyramid.downsample(index)
-        exponent = round(math.log2(factor)) if factor > 0 else -1
-        if exponent >= 0 and abs(factor - 2**exponent) <= tolerance * 2**exponent:
-            if not found or found[-1][1] != 2**exponent:
-                found.append((index, 2**exponent))
+        power = 2 ** max(0, round(math.log2(factor)))
+        is_power = abs(factor - power) <= tolerance * power
+        if is_power and (not found or found[-1][1] != power):
+            found.append((index, power))
     return found

@@ -1,0 +1,84 @@
+"""The "WholeSlideImaging" configuration section, validated once into a frozen Settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    enable_iiif: bool = True
+    public_url: str = "http://localhost:8042/"  # always ends with "/"
+    serve_mirador: bool = False
+    serve_openseadragon: bool = False
+    force_powers_of_two: bool = True
+    cache_size_mb: int = 256
+    jpeg_quality: int = 90
+    iiif_max_width: int = 10000
+    iiif_max_height: int = 10000
+    iiif_max_area: int = 50_000_000
+    series_check_seconds: float = 5.0
+    virtualenv: str = ""
+
+
+# JSON key -> (Settings field, expected type, description used in error messages)
+_KEYS: dict[str, tuple[str, type, str]] = {
+    "EnableIIIF": ("enable_iiif", bool, "a boolean"),
+    "OrthancPublicURL": ("public_url", str, "an absolute http(s) URL"),
+    "ServeMirador": ("serve_mirador", bool, "a boolean"),
+    "ServeOpenSeadragon": ("serve_openseadragon", bool, "a boolean"),
+    "ForcePowersOfTwoScaleFactors": ("force_powers_of_two", bool, "a boolean"),
+    "CacheSizeMB": ("cache_size_mb", int, "a whole number of megabytes (0 to 65536)"),
+    "JpegQuality": ("jpeg_quality", int, "a whole number from 1 to 100"),
+    "IIIFMaxWidth": ("iiif_max_width", int, "a positive whole number of pixels"),
+    "IIIFMaxHeight": ("iiif_max_height", int, "a positive whole number of pixels"),
+    "IIIFMaxArea": ("iiif_max_area", int, "a positive whole number of pixels"),
+    "SeriesCheckSeconds": ("series_check_seconds", float, "a number of seconds (0 or more)"),
+    "VirtualEnv": ("virtualenv", str, "a folder path"),
+}
+
+_RANGES: dict[str, tuple[float, float]] = {
+    "cache_size_mb": (0, 65536), "jpeg_quality": (1, 100), "iiif_max_width": (1, 1 << 30),
+    "iiif_max_height": (1, 1 << 30), "iiif_max_area": (1, 1 << 40), "series_check_seconds": (0, 86400),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is of the wrong type or out of range; the message names the key."""
+
+
+def _check(key: str, value: Any) -> Any:
+    name, kind, expected = _KEYS[key]
+    # bool is an int in Python: refuse true/false where a number is expected, and the reverse.
+    ok = isinstance(value, bool) if kind is bool else (
+        isinstance(value, str) if kind is str else
+        isinstance(value, int | float) and not isinstance(value, bool) and (kind is float or float(value).is_integer()))
+    if not ok:
+        raise ConfigError(f'WholeSlideImaging.{key}: expected {expected}, got {value!r}')
+    value = kind(value)
+    low, high = _RANGES.get(name, (None, None))
+    if low is not None and not low <= value <= high:
+        raise ConfigError(f'WholeSlideImaging.{key}: expected {expected}, got {value!r}')
+    if name == "public_url":
+        if not value.startswith(("http://", "https://")):
+            raise ConfigError(f'WholeSlideImaging.{key}: expected {expected}, got {value!r}')
+        value = value if value.endswith("/") else value + "/"
+    return value
+
+
+def load_settings(configuration: dict) -> Settings:
+    """Settings from Orthanc's whole configuration; raises ConfigError naming the faulty key."""
+    section = configuration.get("WholeSlideImaging", {})
+    if not isinstance(section, dict):
+        raise ConfigError("WholeSlideImaging: expected a JSON object")
+    port = configuration.get("HttpPort", 8042)
+    values: dict[str, Any] = {"public_url": f"http://localhost:{port}/"}
+    for key, value in section.items():
+        if key not in _KEYS:
+            raise ConfigError(f"WholeSlideImaging.{key}: unknown option (known: {', '.join(sorted(_KEYS))})")
+        values[_KEYS[key][0]] = _check(key, value)
+    return Settings(**values)

@@ -1,0 +1,297 @@
+"""SlideService: the one object route handlers talk to. Series models, tiles and frames, with caches.
+
+Everything from a URL is validated before it reaches an Orthanc REST path.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import codec, display
+from .cache import ByteBudgetLRU
+from .errors import BadRequest, NotFound
+from .frames import FrameRef
+from .series import WSI_SOP_CLASS, InstanceRecord, LevelModel, SeriesModel, build_series_model
+
+log = logging.getLogger(__name__)
+
+ORTHANC_ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{8}){4}")
+_SLICE = re.compile(r"/instances/([0-9a-f-]{44})/frames/([0-9]+)$")
+
+
+class OrthancReader(Protocol):
+    def get_bytes(self, uri: str) -> bytes: ...
+    def get_json(self, uri: str) -> Any: ...
+
+
+def check_id(value: str, what: str = "identifier") -> str:
+    if not ORTHANC_ID.fullmatch(value):
+        raise BadRequest(f"not an Orthanc {what}: {value[:60]!r}", what)
+    return value
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """One frame of an ordered (non whole-slide) series."""
+
+    instance_id: str
+    frame: int  # 0-based
+    rows: int
+    columns: int
+
+
+@dataclass
+class _CachedModel:
+    model: SeriesModel | None  # None: the series exists but is not whole-slide
+    instance_ids: tuple[str, ...]
+    checked_at: float
+    generation: int
+
+
+class SlideService:
+    def __init__(self, orthanc: OrthancReader, cache_bytes: int, series_check_seconds: float = 5.0,
+                 jpeg_quality: int = 90) -> None:
+        self._orthanc = orthanc
+        self._check_seconds = series_check_seconds
+        self.jpeg_quality = jpeg_quality
+        self._models: dict[str, _CachedModel] = {}
+        self._models_lock = threading.Lock()
+        self._generation = 0  # bumped by Orthanc's change callback
+        # Budget split: encoded tiles are the hottest (passthrough), decoded tiles serve IIIF stitching.
+        self.tiles = ByteBudgetLRU(cache_bytes // 2)
+        self.decoded = ByteBudgetLRU(cache_bytes // 4)
+        self.misc = ByteBudgetLRU(cache_bytes // 4)  # instance tags, ICC profiles, ordered frames
+
+    # ---- change tracking --------------------------------------------------------------------------
+    def on_change(self) -> None:
+        """An instance was stored or deleted somewhere: re-check cached models before trusting them."""
+        self._generation += 1
+
+    def _instance_ids(self, series_id: str) -> tuple[str, ...]:
+        series = self._orthanc.get_json(f"/series/{series_id}")
+        return tuple(sorted(series.get("Instances", [])))
+
+    def series_model(self, series_id: str) -> SeriesModel | None:
+        """The whole-slide model (None for another kind of series); NotFound for no series."""
+        check_id(series_id, "series id")
+        cached = self._models.get(series_id)
+        now = time.monotonic()
+        if cached and cached.generation == self._generation and now - cached.checked_at < self._check_seconds:
+            return cached.model
+        # Another Orthanc sharing the database may have changed the series: its instance list decides.
+        ids = self._instance_ids(series_id)
+        if cached and cached.instance_ids == ids:
+            cached.checked_at, cached.generation = now, self._generation
+            return cached.model
+        model = self._build_model(series_id, ids)
+        with self._models_lock:
+            self._models[series_id] = _CachedModel(model, ids, now, self._generation)
+        self.tiles.discard(lambda key: key[0] == series_id)
+        self.decoded.discard(lambda key: key[0] == series_id)
+        return model
+
+    def _build_model(self, series_id: str, ids: tuple[str, ...]) -> SeriesModel | None:
+        if not ids or self._orthanc.get_bytes(f"/instances/{ids[0]}/metadata/SopClassUid").decode() != WSI_SOP_CLASS:
+            return None
+        records = [InstanceRecord(i, self._orthanc.get_json(f"/instances/{i}/tags?short"), self.transfer_syntax(i))
+                   for i in ids]
+        model = build_series_model(series_id, records)
+        if model is not None:
+            log.info("series %s: %d levels, %d optical paths, %d focal planes", series_id, len(model.levels),
+                     len(model.optical_paths), len(model.focal_planes_um))
+        return model
+
+    def transfer_syntax(self, instance_id: str) -> str:
+        # The metadata is empty for HTJ2K and JPEG XL in Orthanc 1.10; the file meta header never is.
+        header = self._orthanc.get_json(f"/instances/{instance_id}/header?short")
+        return str(header.get("0002,0010", "")).strip("\0 ")
+
+    def wsi_model(self, series_id: str) -> SeriesModel:
+        model = self.series_model(series_id)
+        if model is None or not model.levels:
+            raise NotFound(f"series {series_id} is not a whole-slide image")
+        return model
+
+    # ---- choosing a plane -------------------------------------------------------------------------
+    @staticmethod
+    def select(model: SeriesModel, optical_path: str | None, focal_plane: str | int | None) -> tuple[str, int]:
+        """Validated (optical path, focal plane index); defaults: first path, plane nearest the middle."""
+        path = model.default_optical_path if optical_path in (None, "") else str(optical_path)
+        if path not in {p.identifier for p in model.optical_paths}:
+            raise BadRequest(f"unknown optical path {path[:40]!r}", "optical-path")
+        if focal_plane in (None, ""):
+            return path, model.default_focal_plane
+        try:
+            plane = int(focal_plane)
+        except (TypeError, ValueError):
+            raise BadRequest("focal-plane must be an index", "focal-plane") from None
+        if not 0 <= plane < len(model.focal_planes_um):
+            raise BadRequest(f"focal-plane out of range 0..{len(model.focal_planes_um) - 1}", "focal-plane")
+        return path, plane
+
+    # ---- frames and tiles -------------------------------------------------------------------------
+    def raw_frame(self, instance_id: str, frame: int) -> bytes:
+        return self._orthanc.get_bytes(f"/instances/{instance_id}/frames/{frame}/raw")
+
+    def pixel_format(self, model: SeriesModel, instance_id: str) -> codec.PixelFormat:
+        key = ("fmt", instance_id)
+        fmt = self.misc.get(key)
+        if fmt is None:
+            fmt = codec.PixelFormat.from_dicom_json(model.pixel_tags[instance_id], model.transfer_syntaxes[instance_id])
+            self.misc.put(key, fmt, 512)
+        return fmt
+
+    def locate(self, model: SeriesModel, level_model: LevelModel, tx: int, ty: int, path: str,
+               plane: int) -> FrameRef | None:
+        level = level_model.level
+        if not (0 <= tx < level.tiles_x and 0 <= ty < level.tiles_y):
+            raise NotFound(f"tile ({tx}, {ty}) outside the level's {level.tiles_x}x{level.tiles_y} tiles")
+        return level_model.frames.lookup((tx, ty, path, plane))
+
+    def background_tile(self, model: SeriesModel, level_model: LevelModel) -> np.ndarray:
+        level = level_model.level
+        tile = np.empty((level.tile_height, level.tile_width, 3), np.uint8)
+        tile[:] = model.background_rgb
+        return tile
+
+    def decode_tile(self, model: SeriesModel, ref: FrameRef) -> np.ndarray:
+        """uint8 RGB pixels of one stored frame (cached)."""
+        key = (model.series_id, ref)
+        pixels = self.decoded.get(key)
+        if pixels is None:
+            fmt = self.pixel_format(model, ref[0])
+            pixels = codec.to_rgb8(codec.decode_frame(self.raw_frame(*ref), fmt), fmt)
+            self.decoded.put(key, pixels)
+        return pixels
+
+    def read_tile_rgb(self, series_id: str, level: int, tx: int, ty: int, *, optical_path: str | None = None,
+                      focal_plane: str | int | None = None) -> np.ndarray:
+        model = self.wsi_model(series_id)
+        level_model = self.level(model, level)
+        path, plane = self.select(model, optical_path, focal_plane)
+        ref = self.locate(model, level_model, tx, ty, path, plane)
+        return self.background_tile(model, level_model) if ref is None else self.decode_tile(model, ref)
+
+    @staticmethod
+    def level(model: SeriesModel, index: int) -> LevelModel:
+        if not 0 <= index < len(model.levels):
+            raise NotFound(f"level {index} outside 0..{len(model.levels) - 1}")
+        return model.levels[index]
+
+    def icc_profile(self, model: SeriesModel) -> bytes | None:
+        source = model.icc_source
+        if source is None:
+            return None
+        key = ("icc", source)
+        icc = self.misc.get(key)
+        if icc is None:
+            try:
+                icc = self._orthanc.get_bytes(f"/instances/{source[0]}/content/0048-0105/{source[1]}/0028-2000")
+            except NotFound:
+                icc = b""
+            self.misc.put(key, icc)
+        return icc or None
+
+    # ---- associated images ------------------------------------------------------------------------
+    def associated_pixels(self, series_id: str, kind: str) -> tuple[SeriesModel, LevelModel]:
+        model = self.wsi_model(series_id)
+        found = model.associated.get(kind)
+        if found is None:
+            raise NotFound(f"series {series_id} has no {kind} image")
+        return model, found
+
+    def compose_level(self, model: SeriesModel, level_model: LevelModel) -> np.ndarray:
+        """A whole (small) level or associated image stitched from its frames, cropped to its size."""
+        level = level_model.level
+        out = np.empty((level.tiles_y * level.tile_height, level.tiles_x * level.tile_width, 3), np.uint8)
+        out[:] = model.background_rgb
+        path = level_model.optical_path or model.default_optical_path
+        plane = 0 if level_model.optical_path else model.default_focal_plane
+        for ty in range(level.tiles_y):
+            for tx in range(level.tiles_x):
+                ref = level_model.frames.lookup((tx, ty, path, plane))
+                if ref is not None:
+                    tile = self.decode_tile(model, ref)
+                    y, x = ty * level.tile_height, tx * level.tile_width
+                    out[y:y + tile.shape[0], x:x + tile.shape[1]] = tile[: out.shape[0] - y, : out.shape[1] - x]
+        return out[: level.height, : level.width]
+
+    # ---- ordinary series (IIIF frames) ------------------------------------------------------------
+    def resource_kind(self, resource_id: str) -> str:
+        """"series" or "instance"; NotFound when Orthanc has neither."""
+        check_id(resource_id)
+        for kind in ("series", "instances"):
+            try:
+                self._orthanc.get_bytes(f"/{kind}/{resource_id}/metadata")
+                return "series" if kind == "series" else "instance"
+            except NotFound:
+                continue
+        raise NotFound(f"no series or instance {resource_id}")
+
+    def instance_tags(self, instance_id: str) -> dict:
+        check_id(instance_id, "instance id")
+        key = ("tags", instance_id)
+        tags = self.misc.get(key)
+        if tags is None:
+            tags = self._orthanc.get_json(f"/instances/{instance_id}/tags?short")
+            tags.pop("5200,9230", None)  # per-frame groups are not needed for display
+            self.misc.put(key, tags, 4096 + len(tags) * 64)
+        return tags
+
+    def ordered_frames(self, series_id: str) -> list[FrameInfo]:
+        check_id(series_id, "series id")
+        ids = self._instance_ids(series_id)
+        key = ("ordered", series_id, ids)
+        frames = self.misc.get(key)
+        if frames is None:
+            slices = self._orthanc.get_json(f"/series/{series_id}/ordered-slices").get("Slices", [])
+            frames = []
+            for uri in slices:
+                match = _SLICE.search(uri)
+                if match:
+                    tags = self.instance_tags(match.group(1))
+                    frames.append(FrameInfo(match.group(1), int(match.group(2)), int(tags.get("0028,0010", 0)),
+                                            int(tags.get("0028,0011", 0))))
+            self.misc.put(key, frames, 256 * len(frames) + 256)
+        return frames
+
+    def instance_frame_count(self, instance_id: str) -> int:
+        tags = self.instance_tags(instance_id)
+        try:
+            return max(1, int(str(tags.get("0028,0008", "1")).split("\\")[0] or 1))
+        except ValueError:
+            return 1
+
+    def read_frame_display(self, instance_id: str, frame: int) -> np.ndarray:
+        """A radiology frame with the DICOM's own display rules applied, uint8 (cached)."""
+        check_id(instance_id, "instance id")
+        key = ("display", instance_id, frame)
+        pixels = self.decoded.get(key)
+        if pixels is None:
+            if not 0 <= frame < self.instance_frame_count(instance_id):
+                raise NotFound(f"instance {instance_id} has no frame {frame}")
+            tags = self.instance_tags(instance_id)
+            fmt = codec.PixelFormat.from_dicom_json(tags, self.transfer_syntax(instance_id))
+            stored = codec.decode_frame(self.raw_frame(instance_id, frame), fmt)
+            pixels = display.render_for_display(stored, fmt, tags)
+            self.decoded.put(key, pixels)
+        return pixels
+
+    def series_tags(self, series_id: str) -> dict[str, str]:
+        """Main DICOM tags of the series, its study and patient, as plain strings."""
+        check_id(series_id, "series id")
+        series = self._orthanc.get_json(f"/series/{series_id}")
+        study = self._orthanc.get_json(f"/studies/{series['ParentStudy']}")
+        tags: dict[str, str] = {}
+        for source in (study.get("PatientMainDicomTags", {}), study.get("MainDicomTags", {}),
+                       series.get("MainDicomTags", {})):
+            tags.update({k: str(v) for k, v in source.items()})
+        tags["OrthancStudyID"] = series["ParentStudy"]
+        return tags

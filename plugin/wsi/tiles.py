@@ -1,0 +1,126 @@
+"""Routes of the whole-slide tile service: /wsi/pyramids, /wsi/tiles, /wsi/associated."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import codec
+from .accept import choose_media_type
+from .errors import BadRequest
+from .http import Request, Response, json_response
+from .series import SeriesModel
+from .service import check_id
+
+if TYPE_CHECKING:
+    from .app import App
+
+_INDEX = re.compile(r"[0-9]{1,9}")
+TILE_CACHE_CONTROL = "private, max-age=3600"
+
+
+def _index(value: str, name: str) -> int:
+    if not _INDEX.fullmatch(value):
+        raise BadRequest(f"{name} must be a non-negative integer, got {value[:20]!r}", name)
+    return int(value)
+
+
+def pyramid_json(model: SeriesModel) -> dict:
+    pyramid = model.pyramid
+    levels = pyramid.levels
+    body: dict = {
+        "ID": model.series_id,
+        "Resolutions": [pyramid.downsample(i) for i in range(len(levels))],
+        "Sizes": [[lv.width, lv.height] for lv in levels],
+        "TilesCount": [[lv.tiles_x, lv.tiles_y] for lv in levels],
+        "TilesSizes": [[lv.tile_width, lv.tile_height] for lv in levels],
+        "TotalWidth": pyramid.width,
+        "TotalHeight": pyramid.height,
+        "TileWidth": levels[0].tile_width,
+        "TileHeight": levels[0].tile_height,
+        "BackgroundColor": pyramid.background_hex,
+        "PixelSpacings": [list(lv.pixel_spacing_mm) if lv.pixel_spacing_mm else None for lv in levels],
+        "OpticalPaths": [{"ID": p.identifier, "Description": p.description} for p in model.optical_paths],
+        "DefaultOpticalPath": model.default_optical_path,
+        "FocalPlanes": model.focal_planes_um,
+        "DefaultFocalPlane": model.default_focal_plane,
+        "AssociatedImages": sorted(model.associated),
+    }
+    if pyramid.imaged_volume_mm:
+        body["ImagedVolumeWidth"], body["ImagedVolumeHeight"] = pyramid.imaged_volume_mm
+    if model.objective_power:
+        body["ObjectivePower"] = model.objective_power
+    return body
+
+
+def get_pyramid(request: Request, app: App) -> Response:
+    series_id = check_id(request.groups[0], "series id")
+    body = pyramid_json(app.service.wsi_model(series_id))
+    body["Tags"] = app.service.series_tags(series_id)
+    return json_response(body, headers={"Cache-Control": "no-cache"})
+
+
+def _encode(app: App, model: SeriesModel, pixels: np.ndarray, media_type: str) -> bytes:
+    icc = app.service.icc_profile(model)
+    return codec.encode(pixels, media_type, icc=icc, quality=app.settings.jpeg_quality)
+
+
+def get_tile(request: Request, app: App) -> Response:
+    series_id = check_id(request.groups[0], "series id")
+    z, x, y = (_index(v, n) for v, n in zip(request.groups[1:4], ("level", "x", "y"), strict=True))
+    service = app.service
+    model = service.wsi_model(series_id)
+    level_model = service.level(model, z)
+    path, plane = service.select(model, request.query.get("optical-path"), request.query.get("focal-plane"))
+    ref = service.locate(model, level_model, x, y, path, plane)
+    fmt = service.pixel_format(model, ref[0]) if ref else None
+    # Stored JPEG goes out as stored; anything else is decoded and sent lossless unless asked otherwise.
+    default = "image/jpeg" if fmt is not None and codec.is_browser_jpeg(fmt) else "image/png"
+    media_type = choose_media_type(request.header("accept"), default)
+    key = (series_id, z, x, y, path, plane, media_type)
+    body = service.tiles.get(key)
+    if body is None:
+        body = _render_tile(app, model, level_model, ref, fmt, media_type)
+        service.tiles.put(key, body)
+    return Response(200, body, media_type, {"Cache-Control": TILE_CACHE_CONTROL})
+
+
+def _render_tile(app: App, model: SeriesModel, level_model, ref, fmt, media_type: str) -> bytes:
+    service = app.service
+    if ref is None:
+        return _encode(app, model, service.background_tile(model, level_model), media_type)
+    if media_type == "image/jpeg" and fmt is not None and codec.is_browser_jpeg(fmt):
+        raw = service.raw_frame(*ref)
+        if codec.can_pass_through_jpeg(fmt, raw):
+            icc = service.icc_profile(model)
+            return codec.embed_icc_in_jpeg(raw, icc) if icc else raw
+    return _encode(app, model, service.decode_tile(model, ref), media_type)
+
+
+ASSOCIATED = ("label", "overview", "thumbnail")
+
+
+def get_associated(request: Request, app: App) -> Response:
+    series_id = check_id(request.groups[0], "series id")
+    kind = request.groups[1].lower()
+    if kind not in ASSOCIATED:
+        raise BadRequest(f"associated image kind must be one of {', '.join(ASSOCIATED)}", "kind")
+    model, level_model = app.service.associated_pixels(series_id, kind)
+    media_type = choose_media_type(request.header("accept"), "image/png", ("image/png", "image/jpeg"))
+    key = (series_id, "associated", kind, media_type)
+    body = app.service.tiles.get(key)
+    if body is None:
+        body = codec.encode(app.service.compose_level(model, level_model), media_type,
+                            quality=app.settings.jpeg_quality)
+        app.service.tiles.put(key, body)
+    return Response(200, body, media_type, {"Cache-Control": TILE_CACHE_CONTROL})
+
+
+_ID = r"([^/]*)"
+ROUTES = [
+    (rf"/wsi/pyramids/{_ID}", get_pyramid),
+    (rf"/wsi/tiles/{_ID}/{_ID}/{_ID}/{_ID}", get_tile),
+    (rf"/wsi/associated/{_ID}/{_ID}", get_associated),
+]

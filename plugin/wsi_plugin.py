@@ -1,0 +1,85 @@
+"""Entry script for the Orthanc Python plugin: `"PythonScript": ".../plugin/wsi_plugin.py"`.
+
+Finds the project's virtualenv by itself, then registers the routes of the `wsi` package.
+"""
+
+import glob
+import json
+import os
+import sys
+
+import orthanc
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _add_virtualenv() -> None:
+    """Put the dependencies' site-packages on sys.path: configured folder, $WSI_VIRTUALENV, or ../.venv."""
+    configured = json.loads(orthanc.GetConfiguration()).get("WholeSlideImaging", {})
+    candidates = [configured.get("VirtualEnv") if isinstance(configured, dict) else None,
+                  os.environ.get("WSI_VIRTUALENV"), os.path.join(os.path.dirname(_HERE), ".venv")]
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for venv in filter(None, candidates):
+        for site in glob.glob(os.path.join(venv, "lib", version, "site-packages")):
+            if site not in sys.path:
+                sys.path.insert(0, site)
+            return
+    orthanc.LogWarning(f"[wsi] no virtualenv with {version} in {candidates}: using the system's packages")
+
+
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+_add_virtualenv()
+
+import importlib.util  # noqa: E402
+import logging  # noqa: E402
+
+from wsi.adapter import OrthancAdapter, OrthancLogHandler  # noqa: E402
+from wsi.app import build_app  # noqa: E402
+from wsi.config import ConfigError, load_settings  # noqa: E402
+from wsi.routes import all_routes, dispatch  # noqa: E402
+
+
+def _setup_logging() -> None:
+    handler = OrthancLogHandler(orthanc)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    root = logging.getLogger("wsi")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+def _register(adapter: OrthancAdapter, app) -> None:
+    def make_callback(handler):
+        def callback(output, uri, **request):
+            adapter.answer(output, dispatch(handler, adapter.to_request(uri, request), app))
+        return callback
+
+    for pattern, handler in all_routes(app):
+        adapter.register_route(pattern, make_callback(handler))
+
+    def on_change(change_type, level, resource_id):
+        if change_type in (orthanc.ChangeType.NEW_INSTANCE, orthanc.ChangeType.DELETED):
+            app.service.on_change()
+
+    orthanc.RegisterOnChangeCallback(on_change)
+    if importlib.util.find_spec("wsi.explorer") is not None:
+        from wsi.explorer import explorer_js
+
+        adapter.extend_explorer(explorer_js(app.settings))
+
+
+def _main() -> None:
+    _setup_logging()
+    adapter = OrthancAdapter(orthanc)
+    try:
+        settings = load_settings(adapter.configuration())
+    except ConfigError as error:
+        orthanc.LogError(f"[wsi] configuration error: {error}; the whole-slide plugin is disabled")
+        return
+    app = build_app(settings, adapter)
+    _register(adapter, app)
+    orthanc.LogWarning("[wsi] whole-slide imaging plugin ready")
+
+
+_main()
