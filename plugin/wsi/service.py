@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import codec, display
+from . import codec
 from .cache import ByteBudgetLRU
 from .errors import BadRequest, NotFound
 from .frames import FrameRef
@@ -279,6 +279,8 @@ class SlideService:
                 raise NotFound(f"instance {instance_id} has no frame {frame}")
             tags = self.instance_tags(instance_id)
             fmt = codec.PixelFormat.from_dicom_json(tags, self.transfer_syntax(instance_id))
+            from . import display  # radiology display rules are only needed for IIIF frames
+
             stored = codec.decode_frame(self.raw_frame(instance_id, frame), fmt)
             pixels = display.render_for_display(stored, fmt, tags)
             self.decoded.put(key, pixels)

@@ -77,7 +77,7 @@ def get_tile(request: Request, app: App) -> Response:
     ref = service.locate(model, level_model, x, y, path, plane)
     fmt = service.pixel_format(model, ref[0]) if ref else None
     # Stored JPEG goes out as stored; anything else is decoded and sent lossless unless asked otherwise.
-    default = "image/jpeg" if fmt is not None and codec.is_browser_jpeg(fmt) else "image/png"
+    default = "image/jpeg" if fmt is not None and codec.can_pass_through_jpeg(fmt) else "image/png"
     media_type = choose_media_type(request.header("accept"), default)
     key = (series_id, z, x, y, path, plane, media_type)
     body = service.tiles.get(key)
@@ -91,7 +91,7 @@ def _render_tile(app: App, model: SeriesModel, level_model, ref, fmt, media_type
     service = app.service
     if ref is None:
         return _encode(app, model, service.background_tile(model, level_model), media_type)
-    if media_type == "image/jpeg" and fmt is not None and codec.is_browser_jpeg(fmt):
+    if media_type == "image/jpeg" and fmt is not None and codec.can_pass_through_jpeg(fmt):
         raw = service.raw_frame(*ref)
         if codec.can_pass_through_jpeg(fmt, raw):
             icc = service.icc_profile(model)
