@@ -1,0 +1,30 @@
+import pytest
+from wsi.accept import choose_media_type, parse_accept
+from wsi.errors import NotAcceptable
+
+
+def test_parse_accept_with_q_values():
+    assert parse_accept("image/png;q=0.5, image/jpeg") == [("image/png", 0.5), ("image/jpeg", 1.0)]
+    assert parse_accept("image/png;q=abc") == [("image/png", 1.0)]
+
+
+@pytest.mark.parametrize(("header", "default", "expected"), [
+    ("", "image/jpeg", "image/jpeg"),
+    ("*/*", "image/jpeg", "image/jpeg"),
+    ("image/*", "image/png", "image/png"),
+    ("image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8", "image/jpeg", "image/jpeg"),
+    ("image/png", "image/jpeg", "image/png"),
+    ("image/jp2", "image/jpeg", "image/jp2"),
+    ("image/jpeg;q=0.4, image/png;q=0.9", "image/jpeg", "image/png"),
+    ("image/jpeg;q=0, image/*", "image/jpeg", "image/png"),
+    ("text/html, image/png;q=0.1", "image/jpeg", "image/png"),
+    ("IMAGE/PNG", "image/jpeg", "image/png"),
+])
+def test_choose_media_type(header, default, expected):
+    assert choose_media_type(header, default) == expected
+
+
+@pytest.mark.parametrize("header", ["text/html", "image/webp", "image/*;q=0", "application/json, */*;q=0"])
+def test_nothing_acceptable(header):
+    with pytest.raises(NotAcceptable):
+        choose_media_type(header, "image/jpeg")

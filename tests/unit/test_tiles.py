@@ -1,0 +1,154 @@
+"""The tile service end to end on a fake Orthanc: routes, negotiation, errors, caching."""
+
+import io
+
+import numpy as np
+import pytest
+from fake_orthanc import EXPLICIT, JPEG, FakeOrthanc, orthanc_id, tile_frames, wsi_tags
+from PIL import Image
+from wsi.app import build_app
+from wsi.config import Settings
+from wsi.http import Request
+from wsi.routes import dispatch
+from wsi.series import WSI_SOP_CLASS
+from wsi.tiles import get_associated, get_pyramid, get_tile
+
+
+def source(width, height, seed=1):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    image = np.stack([(x * 3) % 256, (y * 5) % 256, (x + y) % 256], -1).astype(np.uint8)
+    return np.clip(image.astype(int) + rng.integers(-20, 20, image.shape), 0, 255).astype(np.uint8)
+
+
+def native_tags(width, height, tile, **kw):
+    tags = wsi_tags(width, height, tile, **kw)
+    tags["0028,0004"] = "RGB"
+    return tags
+
+
+@pytest.fixture
+def world():
+    fake = FakeOrthanc()
+    image = source(600, 400)
+    half = image[::2, ::2]
+    levels = [(wsi_tags(600, 400, 256), JPEG, tile_frames(image, 256, JPEG)),
+              (native_tags(300, 200, 128), EXPLICIT, tile_frames(half, 128, EXPLICIT)),
+              (native_tags(120, 80, 120, flavor="LABEL", frames=1), EXPLICIT,
+               tile_frames(image[:80, :120], 120, EXPLICIT))]
+    series_id, ids = fake.add_series(levels, WSI_SOP_CLASS)
+    ct = [({"0028,0010": "4", "0028,0011": "4"}, EXPLICIT, [b"\0" * 16])]
+    ct_id, _ = fake.add_series(ct, "1.2.840.10008.5.1.4.1.1.2")
+    app = build_app(Settings(cache_size_mb=16), fake)
+    return fake, app, series_id, ct_id, image, ids
+
+
+def call(app, handler, *groups, headers=None, query=None):
+    return dispatch(handler, Request("GET", "/x", tuple(groups), query or {}, headers or {}), app)
+
+
+def decode(body):
+    return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
+
+
+def test_pyramid_json(world):
+    _, app, series_id, _, _, _ = world
+    response = call(app, get_pyramid, series_id)
+    assert response.status == 200
+    import json
+    body = json.loads(response.body)
+    assert body["ID"] == series_id
+    assert body["Sizes"] == [[600, 400], [300, 200]] and body["Resolutions"] == [1.0, 2.0]
+    assert body["TilesCount"] == [[3, 2], [3, 2]] and body["TilesSizes"] == [[256, 256], [128, 128]]
+    assert (body["TotalWidth"], body["TotalHeight"], body["TileWidth"]) == (600, 400, 256)
+    assert body["BackgroundColor"] == "#ffffff" and body["AssociatedImages"] == ["label"]
+    assert body["Tags"]["Modality"] == "SM" and body["Tags"]["StudyDate"] == "20260101"
+
+
+def test_jpeg_tile_passes_through_unchanged(world):
+    fake, app, series_id, _, _, ids = world
+    response = call(app, get_tile, series_id, "0", "2", "1")
+    assert response.status == 200 and response.content_type == "image/jpeg"
+    assert response.body == fake.paths[f"/instances/{ids[0]}/frames/5/raw"]
+
+
+def test_native_tile_is_png_and_exact(world):
+    _, app, series_id, _, image, _ = world
+    response = call(app, get_tile, series_id, "1", "2", "1")
+    assert response.content_type == "image/png"
+    pixels = decode(response.body)
+    assert pixels.shape == (128, 128, 3)  # edge tiles keep their full stored size
+    expected = image[::2, ::2][128:200, 256:300]
+    assert np.array_equal(pixels[:72, :44], expected)
+
+
+def test_accept_asks_png_or_jpeg(world):
+    fake, app, series_id, _, _, ids = world
+    png = call(app, get_tile, series_id, "0", "0", "0", headers={"accept": "image/png"})
+    assert png.content_type == "image/png"
+    reference = decode(fake.paths[f"/instances/{ids[0]}/frames/0/raw"]).astype(int)  # Pillow's own JPEG decoder
+    assert np.abs(decode(png.body).astype(int) - reference).mean() < 1.5
+    jpeg = call(app, get_tile, series_id, "1", "0", "0", headers={"accept": "image/jpeg"})
+    assert jpeg.content_type == "image/jpeg" and jpeg.body[:2] == b"\xff\xd8"
+    assert call(app, get_tile, series_id, "0", "0", "0", headers={"accept": "text/html"}).status == 406
+
+
+@pytest.mark.parametrize(("groups", "status"), [
+    (("0", "3", "0"), 404), (("0", "0", "2"), 404), (("2", "0", "0"), 404), (("-1", "0", "0"), 400),
+    (("a", "0", "0"), 400), (("0", "1.5", "0"), 400), (("0", "", "0"), 400), (("0", "9" * 12, "0"), 400),
+])
+def test_bad_tile_indices(world, groups, status):
+    _, app, series_id, _, _, _ = world
+    assert call(app, get_tile, series_id, *groups).status == status
+
+
+def test_bad_and_unknown_ids(world):
+    fake, app, _, ct_id, _, _ = world
+    assert call(app, get_pyramid, "../../system").status == 400
+    assert call(app, get_pyramid, "ABCDEF").status == 400
+    assert call(app, get_pyramid, orthanc_id()).status == 404
+    assert call(app, get_pyramid, ct_id).status == 404
+    assert not any("system" in uri for uri in fake.calls)
+
+
+def test_query_options_are_validated(world):
+    _, app, series_id, _, _, _ = world
+    assert call(app, get_tile, series_id, "0", "0", "0", query={"optical-path": "nope"}).status == 400
+    assert call(app, get_tile, series_id, "0", "0", "0", query={"focal-plane": "3"}).status == 400
+    assert call(app, get_tile, series_id, "0", "0", "0", query={"focal-plane": "x"}).status == 400
+    assert call(app, get_tile, series_id, "0", "0", "0", query={"focal-plane": "0", "optical-path": "1"}).status == 200
+
+
+def test_associated_label(world):
+    _, app, series_id, _, image, _ = world
+    response = call(app, get_associated, series_id, "label")
+    assert response.status == 200 and np.array_equal(decode(response.body), image[:80, :120])
+    assert call(app, get_associated, series_id, "thumbnail").status == 404
+    assert call(app, get_associated, series_id, "secret").status == 400
+
+
+def test_model_is_cached_and_rebuilt_when_instances_change(world):
+    fake, app, series_id, _, _, ids = world
+    call(app, get_pyramid, series_id)
+    tag_reads = sum("tags?short" in c for c in fake.calls)
+    app.service.on_change()
+    call(app, get_pyramid, series_id)
+    assert sum("tags?short" in c for c in fake.calls) == tag_reads  # same instances: no rebuild
+    fake.put_json(f"/series/{series_id}", {"Instances": ids[:1], "ParentStudy": fake.get_json(
+        f"/series/{series_id}")["ParentStudy"], "MainDicomTags": {}})
+    app.service.on_change()
+    import json
+    assert json.loads(call(app, get_pyramid, series_id).body)["Sizes"] == [[600, 400]]
+
+
+def test_sparse_hole_is_background(world):
+    fake = FakeOrthanc()
+    image = source(512, 256)
+    frames = tile_frames(image, 256, EXPLICIT)
+    tags = native_tags(512, 256, 256, organization="TILED_SPARSE", positions=[(257, 1, 0.0, "1")],
+                       lab=(0, 32896, 32896))
+    series_id, _ = fake.add_series([(tags, EXPLICIT, frames[1:])], WSI_SOP_CLASS)
+    app = build_app(Settings(cache_size_mb=16), fake)
+    hole = decode(call(app, get_tile, series_id, "0", "0", "0").body)
+    assert hole.shape == (256, 256, 3) and not hole.any()  # black: the recommended absent pixel colour
+    assert np.array_equal(decode(call(app, get_tile, series_id, "0", "1", "0").body), image[:, 256:])
