@@ -73,7 +73,7 @@ class PixelFormat:
 
         palette_data: raw (0028,1201..1203) values, needed because Orthanc returns them as null.
         """
-        get = _TagReader(tags)
+        get = TagReader(tags)
         photometric = (get.text("0028,0004") or "MONOCHROME2").strip().upper()
         bits_allocated = get.integer("0028,0100", 8)
         palette, first, bits = None, 0, 16
@@ -122,7 +122,7 @@ class PixelFormat:
         return self.photometric == "PALETTE COLOR" and self.palette is None
 
 
-class _TagReader:
+class TagReader:
     """Reads plain values from Orthanc short/full tag JSON or DICOMweb JSON, whatever the key spelling."""
 
     def __init__(self, tags: Mapping[str, Any]) -> None:
@@ -140,6 +140,15 @@ class _TagReader:
                 value = "\\".join(str(v) for v in value)
         return value
 
+    def has(self, tag: str) -> bool:
+        return self.raw(tag) is not None
+
+    def sequence(self, tag: str) -> list[dict[str, Any]]:
+        value = self._tags.get(tag.replace(",", "").upper())
+        if isinstance(value, dict):
+            value = value.get("Value")
+        return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
     def text(self, tag: str) -> str | None:
         value = self.raw(tag)
         return None if value is None else str(value)
@@ -154,7 +163,7 @@ class _TagReader:
 
 
 def _read_palette(
-    get: _TagReader, palette_data: tuple[bytes, bytes, bytes] | None
+    get: TagReader, palette_data: tuple[bytes, bytes, bytes] | None
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray] | None, int, int]:
     descriptor = get.numbers(_PALETTE_DESCRIPTORS[0])
     if len(descriptor) != 3:
@@ -267,9 +276,11 @@ def _decode_jpeg2k(data: bytes, fmt: PixelFormat) -> np.ndarray:
     return imagecodecs.jpeg2k_decode(data)
 
 
-def _decode_htj2k(data: bytes, fmt: PixelFormat) -> np.ndarray:
+def _decode_htj2k_lossless(data: bytes, fmt: PixelFormat) -> np.ndarray:
+    # OpenJPH is about twice as fast as openjpeg on HT code-blocks, but its irreversible path does not
+    # clip (255 wraps to 0 on white slide background), so it only serves the lossless-only syntaxes.
     try:
-        return imagecodecs.htj2k_decode(data)  # OpenJPH: about twice as fast as openjpeg on HT blocks
+        return imagecodecs.htj2k_decode(data)
     except Exception:
         return imagecodecs.jpeg2k_decode(data)
 
@@ -291,9 +302,9 @@ _DECODERS: dict[str, Callable[[bytes, PixelFormat], np.ndarray]] = {
     JPEG_LS_NEAR: _decode_jpegls,
     JPEG2000_LOSSLESS: _decode_jpeg2k,
     JPEG2000: _decode_jpeg2k,
-    HTJ2K_LOSSLESS: _decode_htj2k,
-    HTJ2K_LOSSLESS_RPCL: _decode_htj2k,
-    HTJ2K: _decode_htj2k,
+    HTJ2K_LOSSLESS: _decode_htj2k_lossless,
+    HTJ2K_LOSSLESS_RPCL: _decode_htj2k_lossless,
+    HTJ2K: _decode_jpeg2k,  # may be lossy: openjpeg, which clips
     JPEGXL_LOSSLESS: _decode_jpegxl,
     JPEGXL_JPEG: _decode_jpegxl,
     JPEGXL: _decode_jpegxl,

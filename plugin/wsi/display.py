@@ -1,0 +1,162 @@
+"""Radiology display rules for IIIF: modality LUT, VOI (window or LUT), MONOCHROME1, 8 bits (pure).
+
+Order (PS3.3 C.11): stored values -> Modality LUT (Rescale Slope/Intercept or Modality LUT Sequence)
+-> VOI (Window Center/Width, first pair; else VOI LUT Sequence; else the frame's min..max) -> 0..255
+-> inverted for MONOCHROME1 or Presentation LUT Shape INVERSE. Enhanced multi-frame objects carry the same
+attributes in functional groups, looked up per frame first, then shared, then at the top level.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .codec import PixelFormat, TagReader, to_rgb8
+
+log = logging.getLogger(__name__)
+
+PER_FRAME_GROUPS = "5200,9230"
+SHARED_GROUPS = "5200,9229"
+# Orthanc's tags?short leaves long values null; ask with `ignore-length=0028-3006` to get LUT data.
+LUT_DATA_TAG = "0028,3006"
+
+
+def render_for_display(
+    pixels: np.ndarray, fmt: PixelFormat, tags: Mapping[str, Any], frame_index: int = 0
+) -> np.ndarray:
+    """uint8 HxW for monochrome frames, HxWx3 for colour ones (palette applied)."""
+    if fmt.photometric not in ("MONOCHROME1", "MONOCHROME2") or pixels.ndim == 3:
+        return to_rgb8(pixels, fmt)
+    attrs = _Attributes(tags, frame_index)
+    values = apply_modality(pixels, attrs)
+    out = apply_voi(values, attrs)
+    shape = (attrs.text("2050,0020") or "").strip().upper()
+    if fmt.photometric == "MONOCHROME1" or shape == "INVERSE":
+        out = 255 - out
+    return out
+
+
+class _Attributes:
+    """Attribute lookup: per-frame functional group, then shared group, then the top level."""
+
+    def __init__(self, tags: Mapping[str, Any], frame_index: int) -> None:
+        top = TagReader(tags)
+        scopes: list[TagReader] = []
+        per_frame = top.sequence(PER_FRAME_GROUPS)
+        groups = per_frame[frame_index : frame_index + 1] + top.sequence(SHARED_GROUPS)[:1]
+        for group in groups:
+            for value in group.values():  # each functional group macro is a one-item sequence
+                if isinstance(value, list) and value and isinstance(value[0], dict):
+                    scopes.append(TagReader(value[0]))
+                elif isinstance(value, dict) and isinstance(value.get("Value"), list) and value["Value"]:
+                    scopes.append(TagReader(value["Value"][0]))
+        self._scopes = [*scopes, top]
+
+    def _first(self, tag: str) -> TagReader | None:
+        return next((scope for scope in self._scopes if scope.has(tag)), None)
+
+    def numbers(self, tag: str) -> list[float]:
+        scope = self._first(tag)
+        return scope.numbers(tag) if scope else []
+
+    def text(self, tag: str) -> str | None:
+        scope = self._first(tag)
+        return scope.text(tag) if scope else None
+
+    def sequence(self, tag: str) -> list[dict[str, Any]]:
+        return next((s.sequence(tag) for s in self._scopes if s.sequence(tag)), [])
+
+
+def apply_modality(pixels: np.ndarray, attrs: _Attributes) -> np.ndarray:
+    """Stored values -> modality values (float32): Modality LUT Sequence, else slope/intercept."""
+    lut_items = attrs.sequence("0028,3000")
+    if lut_items:
+        lut = _read_lut(lut_items[0])
+        if lut is not None:
+            table, first, _bits = lut
+            return table[np.clip(pixels.astype(np.int64) - first, 0, len(table) - 1)].astype(np.float32)
+    slope = (attrs.numbers("0028,1053") or [1.0])[0]
+    intercept = (attrs.numbers("0028,1052") or [0.0])[0]
+    values = pixels.astype(np.float32)
+    if slope != 1.0:
+        values *= np.float32(slope)
+    if intercept:
+        values += np.float32(intercept)
+    return values
+
+
+def apply_voi(values: np.ndarray, attrs: _Attributes) -> np.ndarray:
+    """Modality values -> uint8: first window, else the VOI LUT Sequence, else min..max."""
+    centers, widths = attrs.numbers("0028,1050"), attrs.numbers("0028,1051")
+    function = (attrs.text("0028,1056") or "LINEAR").strip().upper()
+    if centers and widths:
+        scaled = window(values, centers[0], widths[0], function)
+        if scaled is not None:
+            return scaled
+        log.info("unusable window %s/%s (%s), trying the next VOI rule", centers[0], widths[0], function)
+    voi_items = attrs.sequence("0028,3010")
+    lut = _read_lut(voi_items[0]) if voi_items else None
+    if lut is not None:
+        table, first, bits = lut
+        top = max(float((1 << bits) - 1), float(table.max(initial=0)))
+        index = np.clip(np.rint(values).astype(np.int64) - first, 0, len(table) - 1)
+        return np.rint(table[index] * (255.0 / top)).astype(np.uint8)
+    return _stretch(values)
+
+
+def window(values: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray | None:
+    """PS3.3 C.11.2.1.2 (LINEAR), C.11.2.1.3.1 (SIGMOID), C.11.2.1.3.2 (LINEAR_EXACT) onto 0..255.
+
+    None when the width is not valid for the function.
+    """
+    x = values.astype(np.float32, copy=False)
+    if function == "SIGMOID":
+        if width <= 0:
+            return None
+        y = 255.0 / (1.0 + np.exp(-4.0 * (x - center) / width))
+    elif function == "LINEAR_EXACT":
+        if width <= 0:
+            return None
+        y = ((x - center) / width + 0.5) * 255.0
+    else:  # LINEAR, the default
+        if width < 1:
+            return None
+        if width == 1:  # the formula degenerates to a threshold at c - 0.5
+            return np.where(x <= center - 0.5, 0, 255).astype(np.uint8)
+        y = ((x - (center - 0.5)) / (width - 1) + 0.5) * 255.0
+    return np.rint(np.clip(y, 0.0, 255.0)).astype(np.uint8)
+
+
+def _stretch(values: np.ndarray) -> np.ndarray:
+    """The frame's own range onto 0..255 (no window, no VOI LUT)."""
+    if not values.size:
+        return np.zeros(values.shape, np.uint8)
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        return np.zeros(values.shape, np.uint8)
+    return np.rint((values - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def _read_lut(item: Mapping[str, Any]) -> tuple[np.ndarray, int, int] | None:
+    """(table float32, first mapped value, bits) from a LUT item, or None when its data is missing."""
+    get = TagReader(item)
+    descriptor = get.numbers("0028,3002")
+    if len(descriptor) != 3:
+        return None
+    entries = int(descriptor[0]) or 65536
+    first, bits = int(descriptor[1]), int(descriptor[2])
+    raw = get.raw(LUT_DATA_TAG)
+    if isinstance(raw, bytes | bytearray):
+        table = np.frombuffer(bytes(raw), "<u2" if bits > 8 or len(raw) >= 2 * entries else "u1")
+    elif raw is not None:
+        table = np.array(get.numbers(LUT_DATA_TAG), np.float64)
+    else:
+        log.info("LUT data is missing (Orthanc needs ignore-length=0028-3006); LUT ignored")
+        return None
+    if len(table) < entries:
+        log.info("LUT has %d entries, descriptor says %d; LUT ignored", len(table), entries)
+        return None
+    return table[:entries].astype(np.float32), first, bits
