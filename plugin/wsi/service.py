@@ -144,9 +144,17 @@ class SlideService:
         key = ("fmt", instance_id)
         fmt = self.misc.get(key)
         if fmt is None:
-            fmt = codec.PixelFormat.from_dicom_json(model.pixel_tags[instance_id], model.transfer_syntaxes[instance_id])
+            fmt = self._format_for(instance_id, model.pixel_tags[instance_id], model.transfer_syntaxes[instance_id])
             self.misc.put(key, fmt, 512)
         return fmt
+
+    def _format_for(self, instance_id: str, tags: dict, syntax: str) -> codec.PixelFormat:
+        palette = None
+        if str(tags.get("0028,0004", "")).strip().upper() == "PALETTE COLOR":
+            # Orthanc's JSON gives the (binary) palette LUT data as null: read the raw values.
+            palette = tuple(self._orthanc.get_bytes(f"/instances/{instance_id}/content/0028-{tag}")
+                            for tag in ("1201", "1202", "1203"))
+        return codec.PixelFormat.from_dicom_json(tags, syntax, palette)
 
     def locate(self, model: SeriesModel, level_model: LevelModel, tx: int, ty: int, path: str,
                plane: int) -> FrameRef | None:
@@ -278,7 +286,7 @@ class SlideService:
             if not 0 <= frame < self.instance_frame_count(instance_id):
                 raise NotFound(f"instance {instance_id} has no frame {frame}")
             tags = self.instance_tags(instance_id)
-            fmt = codec.PixelFormat.from_dicom_json(tags, self.transfer_syntax(instance_id))
+            fmt = self._format_for(instance_id, tags, self.transfer_syntax(instance_id))
             from . import display  # radiology display rules are only needed for IIIF frames
 
             stored = codec.decode_frame(self.raw_frame(instance_id, frame), fmt)
