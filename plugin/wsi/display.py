@@ -116,7 +116,8 @@ def window(values: np.ndarray, center: float, width: float, function: str = "LIN
     if function == "SIGMOID":
         if width <= 0:
             return None
-        y = 255.0 / (1.0 + np.exp(-4.0 * (x - center) / width))
+        with np.errstate(over="ignore"):  # exp overflows to inf far below the centre: y -> 0, as it should
+            y = 255.0 / (1.0 + np.exp(-4.0 * (x - center) / width))
     elif function == "LINEAR_EXACT":
         if width <= 0:
             return None
