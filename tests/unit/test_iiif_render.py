@@ -1,0 +1,295 @@
+"""IIIF 3.0 planning (tables from the specification) and rendering from a tiled pyramid."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from wsi import iiif_render
+from wsi.errors import BadRequest, UnsupportedFeature
+from wsi.iiif_render import (
+    Limits,
+    frame_pyramid,
+    plan_render,
+    render_image,
+    render_pixels,
+    resolve_region,
+    resolve_size,
+    stitch,
+)
+from wsi.iiif_request import parse_image_request, parse_region, parse_size
+from wsi.pyramid import Level, Pyramid
+
+NO_LIMITS = Limits(100_000, 100_000, 10**10)
+
+
+def grid_image(width: int, height: int, square: int = 50) -> np.ndarray:
+    """Coloured squares, different in each cell, so any misplacement shows."""
+    ys, xs = np.mgrid[0:height, 0:width]
+    cx, cy = xs // square, ys // square
+    return np.stack([(cx * 37) % 256, (cy * 59) % 256, ((cx + cy) * 23 + 40) % 256], axis=-1).astype(np.uint8)
+
+
+class TiledImage:
+    """A pyramid (factors 1, 2, 4, ...) cut into tiles, with a reader that records what it reads."""
+
+    def __init__(self, pixels: np.ndarray, tile: int = 256, levels: int = 4) -> None:
+        self.images = [pixels]
+        for _ in range(1, levels):
+            prev = Image.fromarray(self.images[-1])
+            size = (-(-prev.width // 2), -(-prev.height // 2))
+            self.images.append(np.asarray(prev.resize(size, Image.Resampling.BOX)))
+        self.tile = tile
+        self.pyramid = Pyramid(tuple(Level(im.shape[1], im.shape[0], tile, tile) for im in self.images))
+        self.reads: list[tuple[int, int, int]] = []
+
+    def read_tile(self, level: int, tx: int, ty: int) -> np.ndarray:
+        self.reads.append((level, tx, ty))
+        t = self.tile
+        out = np.full((t, t, 3), 255, np.uint8)  # full tile size, edge padding as stored
+        part = self.images[level][ty * t:(ty + 1) * t, tx * t:(tx + 1) * t]
+        out[: part.shape[0], : part.shape[1]] = part
+        return out
+
+
+def plan(path: str, pyramid: Pyramid, limits: Limits = NO_LIMITS):
+    return plan_render(parse_image_request(*path.split("/")), pyramid, limits)
+
+
+# ---- region (section 4.1 examples, on the spec's 300 x 200 example image) -----------------------------
+
+@pytest.mark.parametrize(("region", "expected"), [
+    ("full", (0, 0, 300, 200)),
+    ("square", (50, 0, 200, 200)),
+    ("125,15,120,140", (125, 15, 120, 140)),
+    ("pct:41.6,7.5,40,70", (125, 15, 120, 140)),
+    ("125,15,200,200", (125, 15, 175, 185)),  # "N.B. Returned image is 175,185 px"
+    ("pct:41.6,7.5,66.6,100", (125, 15, 175, 185)),
+    ("299,199,10,10", (299, 199, 1, 1)),
+    ("pct:0,0,0.001,0.001", (0, 0, 1, 1)),
+])
+def test_region_examples(region, expected):
+    assert resolve_region(parse_region(region), 300, 200) == expected
+
+
+def test_square_region_of_a_tall_image_is_centred():
+    assert resolve_region(parse_region("square"), 200, 301) == (0, 50, 200, 200)
+
+
+@pytest.mark.parametrize("region", ["300,0,10,10", "0,200,10,10", "pct:100,0,10,10", "1000,1000,5,5"])
+def test_region_entirely_outside_is_400(region):
+    with pytest.raises(BadRequest):
+        resolve_region(parse_region(region), 300, 200)
+
+
+# ---- size (section 4.2 examples, on the 300 x 200 full region) -----------------------------------------
+
+@pytest.mark.parametrize(("size", "limits", "expected"), [
+    ("max", Limits(200, 200, 10**6), (200, 133)),  # "assuming a maxWidth of 200px"
+    ("^max", Limits(360, 360, 10**6), (360, 240)),  # "assuming a maxWidth of 360px"
+    ("max", NO_LIMITS, (300, 200)),
+    ("max", Limits(1000, 1000, 300 * 200 // 4), (150, 100)),  # maxArea alone
+    ("150,", NO_LIMITS, (150, 100)),
+    ("^360,", NO_LIMITS, (360, 240)),
+    (",150", NO_LIMITS, (225, 150)),
+    ("^,240", NO_LIMITS, (360, 240)),
+    ("pct:50", NO_LIMITS, (150, 100)),
+    ("^pct:120", NO_LIMITS, (360, 240)),
+    ("225,100", NO_LIMITS, (225, 100)),
+    ("^360,360", NO_LIMITS, (360, 360)),
+    ("!225,100", NO_LIMITS, (150, 100)),  # "N.B. Returned image is 150,100 px"
+    ("^!360,360", NO_LIMITS, (360, 240)),  # "N.B. Returned image is 360,240 px"
+    ("!1000,1000", NO_LIMITS, (300, 200)),  # never larger than the region without ^
+    ("!1000,1000", Limits(150, 150, 10**6), (150, 100)),  # nor than the server limits
+    ("^300,", NO_LIMITS, (300, 200)),  # ^ allows but does not require upscaling
+])
+def test_size_examples(size, limits, expected):
+    assert resolve_size(parse_size(size), 300, 200, limits) == expected
+
+
+@pytest.mark.parametrize(("size", "limits"), [
+    ("301,", NO_LIMITS), (",201", NO_LIMITS), ("300,201", NO_LIMITS),  # upscaling without ^
+    ("pct:0.1", NO_LIMITS),  # less than one pixel
+    ("^400,", Limits(360, 360, 10**6)), ("^,300", Limits(1000, 250, 10**6)),  # over maxWidth/maxHeight
+    ("200,200", Limits(1000, 1000, 30_000)),  # over maxArea
+    ("1000,", NO_LIMITS), ("1,1000", NO_LIMITS),
+])
+def test_size_errors(size, limits):
+    with pytest.raises(BadRequest):
+        resolve_size(parse_size(size), 300, 200, limits)
+
+
+def test_max_never_exceeds_area_limit():
+    limits = Limits(10**6, 10**6, 777_777)
+    w, h = resolve_size(parse_size("max"), 123_457, 98_765, limits)
+    assert w * h <= 777_777 and abs(w / h - 123_457 / 98_765) < 0.01
+
+
+# ---- canonical form (section 4.7) and level choice --------------------------------------------------------
+
+SLIDE = Pyramid(tuple(Level(4000 // f, 3000 // f, 256, 256) for f in (1, 2, 4, 8)))
+
+
+@pytest.mark.parametrize(("path", "canonical"), [
+    ("full/max/0/default.jpg", "full/max/0/default.jpg"),
+    ("0,0,4000,3000/max/0/default.jpg", "full/max/0/default.jpg"),
+    ("square/max/0/default.jpg", "500,0,3000,3000/max/0/default.jpg"),
+    ("full/400,/0/default.jpg", "full/400,300/0/default.jpg"),
+    ("full/pct:10/0/default.jpg", "full/400,300/0/default.jpg"),
+    ("full/!400,400/0/default.jpg", "full/400,300/0/default.jpg"),
+    ("pct:25,0,50,50/,150/90/gray.png", "1000,0,2000,1500/200,150/90/gray.png"),
+    ("0,0,100,100/^200,/22.50/bitonal.jpg", "0,0,100,100/^200,200/22.5/bitonal.jpg"),
+    ("0,0,100,100/^100,/!0/color.jpg", "0,0,100,100/100,100/!0/color.jpg"),
+    ("3900,2900,500,500/max/0/default.jpg", "3900,2900,100,100/max/0/default.jpg"),
+])
+def test_canonical(path, canonical):
+    assert plan(path, SLIDE).canonical == canonical
+
+
+@pytest.mark.parametrize(("path", "level"), [
+    ("full/max/0/default.jpg", 0),
+    ("full/!250,250/0/default.jpg", 3),  # a thumbnail reads the coarsest level
+    ("full/500,/0/default.jpg", 3),
+    ("full/1000,/0/default.jpg", 2),
+    ("full/2000,/0/default.jpg", 1),
+    ("full/1999,/0/default.jpg", 1),
+    ("full/2010,/0/default.jpg", 0),  # level 1 would have to be upscaled
+    ("0,0,1024,1024/512,/0/default.jpg", 1),
+    ("0,0,1024,1024/256,256/0/default.jpg", 2),
+    ("0,0,2048,2048/256,/0/default.jpg", 3),
+    ("0,0,100,100/^400,/0/default.jpg", 0),
+])
+def test_level_choice(path, level):
+    assert plan(path, SLIDE).level == level
+
+
+def test_unimplemented_format_is_501(monkeypatch):
+    monkeypatch.setattr(iiif_render, "SUPPORTED_FORMATS", ("jpg", "png"))
+    with pytest.raises(UnsupportedFeature):
+        plan("full/max/0/default.pdf", SLIDE)
+
+
+def test_plans_are_hashable_and_equal_for_equivalent_requests():
+    a = plan("full/pct:10/0/default.jpg", SLIDE)
+    b = plan("0,0,4000,3000/400,300/0/default.jpg", SLIDE)
+    assert a == b and hash(a) == hash(b)
+
+
+# ---- execution ----------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def tiled():
+    return TiledImage(grid_image(1000, 700))
+
+
+def render(tiled: TiledImage, path: str, limits: Limits = NO_LIMITS) -> np.ndarray:
+    return render_pixels(plan(path, tiled.pyramid, limits), tiled.pyramid, tiled.read_tile)
+
+
+@pytest.mark.parametrize("region", ["0,0,1000,700", "200,100,300,300", "250,250,20,400", "990,690,50,50",
+                                    "0,0,256,256", "255,255,2,2"])
+def test_full_resolution_regions_are_exact_crops(tiled, region):
+    x, y, w, h = map(int, region.split(","))
+    out = render(tiled, f"{region}/max/0/default.png")
+    assert np.array_equal(out, tiled.images[0][y:y + h, x:x + w])
+
+
+def test_scaled_region_matches_a_direct_resize(tiled):
+    out = render(tiled, "100,50,600,400/300,200/0/default.png")
+    expected = np.asarray(Image.fromarray(tiled.images[0][50:450, 100:700]).resize((300, 200), Image.LANCZOS))
+    assert out.shape == (200, 300, 3)
+    assert np.abs(out.astype(int) - expected).mean() < 4
+
+
+def test_thumbnail_never_reads_level_zero(tiled):
+    out = render(tiled, "full/!120,120/0/default.jpg")
+    assert out.shape == (84, 120, 3)
+    assert {level for level, _, _ in tiled.reads} == {3}
+
+
+def test_tiles_read_are_only_those_touched(tiled):
+    render(tiled, "240,240,40,40/max/0/default.png")
+    assert sorted(tiled.reads) == [(0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1)]
+
+
+def test_mirror_and_rotations(tiled):
+    base = render(tiled, "100,100,300,200/max/0/default.png")
+    assert np.array_equal(render(tiled, "100,100,300,200/max/!0/default.png"), base[:, ::-1])
+    assert np.array_equal(render(tiled, "100,100,300,200/max/90/default.png"), np.rot90(base, k=-1))
+    assert np.array_equal(render(tiled, "100,100,300,200/max/180/default.png"), base[::-1, ::-1])
+    assert np.array_equal(render(tiled, "100,100,300,200/max/270/default.png"), np.rot90(base, k=1))
+    # Mirror first, then rotate (section 4.6).
+    assert np.array_equal(render(tiled, "100,100,300,200/max/!90/default.png"), np.rot90(base[:, ::-1], k=-1))
+
+
+def test_arbitrary_rotation_expands_and_is_transparent_in_png(tiled):
+    out = render(tiled, "0,0,200,100/max/45/default.png")
+    side = (200 + 100) / np.sqrt(2)
+    assert out.shape[2] == 4 and abs(out.shape[0] - side) <= 2 and abs(out.shape[1] - side) <= 2
+    assert out[0, 0, 3] == 0 and out[out.shape[0] // 2, out.shape[1] // 2, 3] == 255
+    jpeg = render(tiled, "0,0,200,100/max/45/default.jpg")
+    assert jpeg.shape[2] == 3 and tuple(jpeg[0, 0]) == (255, 255, 255)
+
+
+def test_qualities(tiled):
+    gray = render(tiled, "full/200,/0/gray.png")
+    assert gray.shape == (140, 200)
+    bitonal = render(tiled, "full/200,/0/bitonal.png")
+    assert set(np.unique(bitonal)) <= {0, 255} and len(np.unique(bitonal)) == 2
+    assert render(tiled, "full/200,/0/color.png").shape == (140, 200, 3)
+
+
+def test_color_of_a_gray_frame_has_three_channels():
+    frame = np.tile(np.arange(256, dtype=np.uint8), (10, 1))
+    pyramid = frame_pyramid(256, 10)
+    out = render_pixels(plan("full/max/0/color.png", pyramid), pyramid, lambda level, tx, ty: frame)
+    assert out.shape == (10, 256, 3) and np.array_equal(out[..., 1], frame)
+    default = render_pixels(plan("full/max/0/default.png", pyramid), pyramid, lambda level, tx, ty: frame)
+    assert np.array_equal(default, frame)
+
+
+@pytest.mark.parametrize("fmt", iiif_render.SUPPORTED_FORMATS)
+def test_every_supported_format_encodes(tiled, fmt):
+    body = render_image(plan(f"full/100,/0/default.{fmt}", tiled.pyramid), tiled.pyramid, tiled.read_tile)
+    if fmt == "pdf":
+        assert body.startswith(b"%PDF")
+    else:
+        assert Image.open(io.BytesIO(body)).size == (100, 70)
+
+
+def test_icc_profile_is_embedded_in_colour_jpeg_only(tiled):
+    icc = b"\0" * 36 + b"acsp" + b"\1" * 92  # opaque to the encoder: carried as-is
+    body = render_image(plan("full/100,/0/default.jpg", tiled.pyramid), tiled.pyramid, tiled.read_tile, icc)
+    assert Image.open(io.BytesIO(body)).info.get("icc_profile") == icc
+    gray = render_image(plan("full/100,/0/gray.jpg", tiled.pyramid), tiled.pyramid, tiled.read_tile, icc)
+    assert "icc_profile" not in Image.open(io.BytesIO(gray)).info
+
+
+def test_upscaled_rendering(tiled):
+    out = render(tiled, "0,0,50,50/^200,200/0/default.png")
+    assert out.shape == (200, 200, 3)
+    assert np.array_equal(out[100, 100], tiled.images[0][25, 25])  # inside one uniform 50-px cell
+
+
+# ---- stitching and the frames' virtual pyramid ---------------------------------------------------------------
+
+def test_stitch_accepts_short_edge_tiles():
+    pixels = grid_image(700, 600)
+    level = Level(700, 600, 512, 512)
+
+    def read(level_index, tx, ty):
+        return pixels[ty * 512:(ty + 1) * 512, tx * 512:(tx + 1) * 512]  # 188 px wide at the right edge
+
+    assert np.array_equal(stitch(read, 0, level, (400, 400, 700, 600), (255, 255, 255)), pixels[400:600, 400:700])
+
+
+def test_frame_pyramid_small_frame_is_one_tile():
+    pyramid = frame_pyramid(1024, 800)
+    assert pyramid.levels == (Level(1024, 800, 1024, 800),)
+
+
+def test_frame_pyramid_large_frame_has_512_tiles_and_power_of_two_levels():
+    pyramid = frame_pyramid(10000, 7001)
+    assert [lv.width for lv in pyramid.levels] == [10000, 5000, 2500, 1250, 625, 313]
+    assert all((lv.tile_width, lv.tile_height) == (512, 512) for lv in pyramid.levels)
+    assert all(abs(pyramid.downsample(i) - 2**i) / 2**i < 0.01 for i in range(len(pyramid.levels)))
