@@ -1,0 +1,493 @@
+/* Whole-slide viewer: OpenSeadragon over the plugin's /wsi/pyramids and /wsi/tiles routes.
+ *
+ * It knows nothing about DICOM beyond the pyramid JSON. Level 0 of the pyramid is the finest; OpenSeadragon
+ * counts the other way (its highest level is the full image), so OSD level L is pyramid level n - 1 - L.
+ * Deep link: ?series=ID[&description=..][&x=..&y=..&zoom=..&rotation=..][&optical-path=..&focal-plane=..],
+ * with the centre (x, y) in full-resolution pixels and zoom as screen pixels per full-resolution pixel. */
+(function () {
+  'use strict';
+
+  const OSD = window.OpenSeadragon;
+  const params = new URLSearchParams(window.location.search);
+  const seriesId = params.get('series') || '';
+  const $ = (id) => document.getElementById(id);
+  const SCALE_BAR_TARGET_PX = 120;
+  const TAGS_SHOWN = ['PatientName', 'PatientID', 'PatientBirthDate', 'PatientSex', 'StudyDate', 'StudyTime',
+    'StudyDescription', 'AccessionNumber', 'StudyID', 'SeriesDescription', 'SeriesNumber', 'SeriesDate',
+    'Modality', 'Manufacturer', 'BodyPartExamined', 'ContainerIdentifier'];
+
+  const state = { viewer: null, pyramid: null, opticalPath: null, focalPlane: null, ruler: null,
+    rulerMode: false, failedTiles: 0 };
+  window.wsiViewer = state; // for the browser tests and the curious
+
+  function showStatus(message, isError) {
+    const status = $('status');
+    status.textContent = message;
+    status.hidden = !message;
+    status.classList.toggle('error', Boolean(isError));
+  }
+
+  // ---- pyramid JSON -> plain geometry -----------------------------------------------------------
+
+  function readPyramid(json) {
+    const width = json.TotalWidth;
+    const height = json.TotalHeight;
+    const levels = json.Sizes.map((size, i) => {
+      const [tilesX, tilesY] = json.TilesCount[i];
+      const [tileWidth, tileHeight] = (json.TilesSizes || [])[i] || [json.TileWidth, json.TileHeight];
+      return {
+        width: size[0], height: size[1], tilesX, tilesY, tileWidth, tileHeight,
+        // Per-axis downsample from the real sizes, so non-power-of-two levels line up at the edges.
+        scaleX: width / size[0], scaleY: height / size[1],
+        spacingMm: (json.PixelSpacings || [])[i] || null,
+      };
+    });
+    const paths = (json.OpticalPaths || []).map((p) => (typeof p === 'object' ? { id: String(p.ID),
+      label: p.Description ? `${p.ID} — ${p.Description}` : String(p.ID) } : { id: String(p), label: String(p) }));
+    return {
+      id: json.ID || seriesId, width, height, levels, opticalPaths: paths,
+      focalPlanes: json.FocalPlanes || [],
+      defaultOpticalPath: json.DefaultOpticalPath ?? (paths[0] ? paths[0].id : null),
+      defaultFocalPlane: json.DefaultFocalPlane ?? 0,
+      background: /^#[0-9a-fA-F]{6}$/.test(json.BackgroundColor || '') ? json.BackgroundColor : '#ffffff',
+      spacingMm: baseSpacing(json, levels),
+      volumeMm: json.ImagedVolumeWidth ? [json.ImagedVolumeWidth, json.ImagedVolumeHeight] : null,
+      objectivePower: json.ObjectivePower || null,
+      associated: json.AssociatedImages || [],
+      tags: Object.assign({}, json.Study || {}, json.Series || {}, json.Tags || {}),
+    };
+  }
+
+  function baseSpacing(json, levels) {
+    if (levels[0].spacingMm) {
+      return levels[0].spacingMm;
+    }
+    if (json.ImagedVolumeWidth && json.ImagedVolumeHeight) {
+      return [json.ImagedVolumeWidth / json.TotalWidth, json.ImagedVolumeHeight / json.TotalHeight];
+    }
+    return null;
+  }
+
+  // ---- tile source ------------------------------------------------------------------------------
+
+  function tileQuery() {
+    const query = new URLSearchParams();
+    if (state.pyramid.opticalPaths.length > 1) {
+      query.set('optical-path', state.opticalPath);
+    }
+    if (state.pyramid.focalPlanes.length > 1) {
+      query.set('focal-plane', String(state.focalPlane));
+    }
+    const text = query.toString();
+    return text ? `?${text}` : '';
+  }
+
+  function makeTileSource(pyramid) {
+    const n = pyramid.levels.length;
+    const level = (osdLevel) => pyramid.levels[n - 1 - Math.max(0, Math.min(n - 1, osdLevel))];
+    const unit = 1 / pyramid.width; // OpenSeadragon's world: the image is 1 wide
+    const query = tileQuery();
+    const base = `../tiles/${encodeURIComponent(pyramid.id)}/`;
+    return {
+      width: pyramid.width, height: pyramid.height,
+      tileWidth: pyramid.levels[0].tileWidth, tileHeight: pyramid.levels[0].tileHeight,
+      tileOverlap: 0, minLevel: 0, maxLevel: n - 1,
+      getLevelScale: (l) => 1 / level(l).scaleX,
+      getNumTiles: (l) => new OSD.Point(level(l).tilesX, level(l).tilesY),
+      getTileWidth: (l) => level(l).tileWidth,
+      getTileHeight: (l) => level(l).tileHeight,
+      getTileAtPoint(l, point) {
+        const lv = level(l);
+        const x = Math.floor(point.x / unit / lv.scaleX / lv.tileWidth);
+        const y = Math.floor(point.y / unit / lv.scaleY / lv.tileHeight);
+        return new OSD.Point(Math.max(0, Math.min(lv.tilesX - 1, x)), Math.max(0, Math.min(lv.tilesY - 1, y)));
+      },
+      // Edge tiles arrive padded to the full tile size: the source rectangle keeps only the part inside
+      // the level, and the world rectangle is that part's true size, so nothing is stretched.
+      getTileBounds(l, x, y, isSource) {
+        const lv = level(l);
+        const w = Math.min(lv.tileWidth, lv.width - x * lv.tileWidth);
+        const h = Math.min(lv.tileHeight, lv.height - y * lv.tileHeight);
+        if (isSource) {
+          return new OSD.Rect(0, 0, w, h);
+        }
+        return new OSD.Rect(x * lv.tileWidth * lv.scaleX * unit, y * lv.tileHeight * lv.scaleY * unit,
+          w * lv.scaleX * unit, h * lv.scaleY * unit);
+      },
+      tileExists: (l, x, y) => l >= 0 && l < n && x >= 0 && y >= 0 && x < level(l).tilesX && y < level(l).tilesY,
+      getTileUrl: (l, x, y) => `${base}${n - 1 - l}/${x}/${y}${query}`,
+    };
+  }
+
+  // ---- deep link --------------------------------------------------------------------------------
+
+  function item() {
+    return state.viewer.world.getItemAt(0);
+  }
+
+  function currentView() {
+    const viewport = state.viewer.viewport;
+    const centre = item().viewportToImageCoordinates(viewport.getCenter(true));
+    return {
+      x: centre.x, y: centre.y, zoom: item().viewportToImageZoom(viewport.getZoom(true)),
+      rotation: ((viewport.getRotation(true) % 360) + 360) % 360,
+    };
+  }
+
+  function writeUrl() {
+    if (!item()) {
+      return;
+    }
+    const view = currentView();
+    const query = new URLSearchParams(window.location.search);
+    query.set('x', view.x.toFixed(1));
+    query.set('y', view.y.toFixed(1));
+    query.set('zoom', view.zoom.toPrecision(5));
+    query.set('rotation', String(Math.round(view.rotation * 100) / 100));
+    for (const [key, on, value] of [['optical-path', state.pyramid.opticalPaths.length > 1, state.opticalPath],
+      ['focal-plane', state.pyramid.focalPlanes.length > 1, state.focalPlane]]) {
+      if (on) { query.set(key, String(value)); } else { query.delete(key); }
+    }
+    window.history.replaceState(null, '', `${window.location.pathname}?${query}`);
+  }
+
+  function restoreView() {
+    const numbers = ['x', 'y', 'zoom', 'rotation'].map((k) => parseFloat(params.get(k)));
+    const [x, y, zoom, rotation] = numbers;
+    const viewport = state.viewer.viewport;
+    if (Number.isFinite(rotation)) {
+      viewport.setRotation(rotation, true);
+    }
+    if (Number.isFinite(zoom) && zoom > 0) {
+      viewport.zoomTo(item().imageToViewportZoom(zoom), null, true);
+    }
+    if (Number.isFinite(x) && Number.isFinite(y)) {
+      viewport.panTo(item().imageToViewportCoordinates(x, y), true);
+    }
+    viewport.applyConstraints(true);
+  }
+
+  // ---- scale bar and ruler -----------------------------------------------------------------------
+
+  function formatLength(um) {
+    if (um >= 1000) {
+      return `${parseFloat((um / 1000).toPrecision(um >= 10000 ? 4 : 3))} mm`;
+    }
+    return `${um >= 100 ? Math.round(um) : parseFloat(um.toPrecision(3))} µm`;
+  }
+
+  function niceLength(value) {
+    const power = Math.pow(10, Math.floor(Math.log10(value)));
+    const steps = [5, 2, 1].map((s) => s * power);
+    return steps.find((s) => s <= value) || power;
+  }
+
+  function updateScaleBar() {
+    const spacing = state.pyramid.spacingMm;
+    const bar = $('scale-bar');
+    if (!spacing || !item()) {
+      bar.hidden = true;
+      return;
+    }
+    const umPerScreenPx = (spacing[0] * 1000) / item().viewportToImageZoom(state.viewer.viewport.getZoom(true));
+    const um = niceLength(SCALE_BAR_TARGET_PX * umPerScreenPx);
+    $('scale-bar-line').style.width = `${um / umPerScreenPx}px`;
+    $('scale-bar-text').textContent = formatLength(um);
+    bar.dataset.um = String(um);
+    bar.hidden = false;
+  }
+
+  function rulerLengthUm(start, end) {
+    const spacing = state.pyramid.spacingMm;
+    const dx = end.x - start.x;
+    const dy = end.y - start.y;
+    return spacing ? Math.hypot(dx * spacing[0], dy * spacing[1]) * 1000 : null;
+  }
+
+  function drawRuler() {
+    const line = $('ruler-line');
+    const readout = $('ruler-readout');
+    if (!state.ruler || !item()) {
+      line.style.display = 'none';
+      readout.hidden = true;
+      return;
+    }
+    const a = item().imageToViewerElementCoordinates(new OSD.Point(state.ruler.start.x, state.ruler.start.y));
+    const b = item().imageToViewerElementCoordinates(new OSD.Point(state.ruler.end.x, state.ruler.end.y));
+    for (const [name, value] of [['x1', a.x], ['y1', a.y], ['x2', b.x], ['y2', b.y]]) {
+      line.setAttribute(name, String(value));
+    }
+    line.style.display = '';
+    const um = rulerLengthUm(state.ruler.start, state.ruler.end);
+    const px = Math.hypot(state.ruler.end.x - state.ruler.start.x, state.ruler.end.y - state.ruler.start.y);
+    readout.textContent = um === null ? `${px.toFixed(0)} px (no pixel spacing)` : formatLength(um);
+    readout.dataset.um = um === null ? '' : um.toFixed(3);
+    readout.dataset.px = px.toFixed(3);
+    readout.style.left = `${(a.x + b.x) / 2}px`;
+    readout.style.top = `${(a.y + b.y) / 2}px`;
+    readout.hidden = false;
+  }
+
+  function setRulerMode(on) {
+    state.rulerMode = on;
+    $('ruler-button').setAttribute('aria-pressed', String(on));
+    document.body.classList.toggle('measuring', on);
+    if (!on) {
+      state.ruler = null;
+      drawRuler();
+    }
+  }
+
+  function installRuler(viewer) {
+    const toImage = (event) => item().viewerElementToImageCoordinates(event.position);
+    viewer.addHandler('canvas-press', (event) => {
+      if (state.rulerMode) {
+        const p = toImage(event);
+        state.ruler = { start: p, end: p };
+        drawRuler();
+      }
+    });
+    viewer.addHandler('canvas-drag', (event) => {
+      if (state.rulerMode && state.ruler) {
+        event.preventDefaultAction = true; // measure instead of panning
+        state.ruler.end = toImage(event);
+        drawRuler();
+      }
+    });
+    viewer.addHandler('canvas-click', (event) => {
+      if (state.rulerMode) {
+        event.preventDefaultAction = true; // no zoom on click while measuring
+      }
+    });
+    viewer.addHandler('update-viewport', drawRuler);
+  }
+
+  // ---- information panel ------------------------------------------------------------------------
+
+  function addFact(list, term, value) {
+    if (value === null || value === undefined || value === '') {
+      return;
+    }
+    const dt = document.createElement('dt');
+    const dd = document.createElement('dd');
+    dt.textContent = term;
+    dd.textContent = value;
+    list.append(dt, dd);
+  }
+
+  function formatTag(name, value) {
+    if (/Date$/.test(name) && /^\d{8}$/.test(value)) {
+      return `${value.slice(0, 4)}-${value.slice(4, 6)}-${value.slice(6, 8)}`;
+    }
+    return name === 'PatientName' ? value.replace(/\^+/g, ' ').trim() : value;
+  }
+
+  function fillInfo(p) {
+    const facts = $('slide-facts');
+    const um = p.spacingMm ? p.spacingMm.map((v) => v * 1000) : null;
+    addFact(facts, 'Size', `${p.width} × ${p.height} px`);
+    const mm = p.volumeMm || (p.spacingMm && [p.width * p.spacingMm[0], p.height * p.spacingMm[1]]);
+    addFact(facts, 'Physical size', mm && `${mm[0].toFixed(2)} × ${mm[1].toFixed(2)} mm`);
+    addFact(facts, 'Pixel spacing', um && `${um[0].toPrecision(4)} × ${um[1].toPrecision(4)} µm/px`);
+    if (p.objectivePower) {
+      addFact(facts, 'Magnification', `${p.objectivePower}× (objective lens power)`);
+    } else if (um) {
+      // Convention of slide scanners: 0.25 µm/px is called "40×".
+      addFact(facts, 'Magnification', `≈ ${Math.round(10 / um[0])}× (estimated from pixel spacing)`);
+    }
+    addFact(facts, 'Levels', String(p.levels.length));
+    addFact(facts, 'Tile size', `${p.levels[0].tileWidth} × ${p.levels[0].tileHeight} px`);
+    addFact(facts, 'Background', p.background);
+    addFact(facts, 'Optical paths', p.opticalPaths.length > 1 ? String(p.opticalPaths.length) : '');
+    addFact(facts, 'Focal planes', p.focalPlanes.length > 1 ? String(p.focalPlanes.length) : '');
+    const body = $('levels').tBodies[0];
+    p.levels.forEach((lv, i) => {
+      const row = body.insertRow();
+      const spacing = lv.spacingMm ? (lv.spacingMm[0] * 1000).toPrecision(4)
+        : (um ? (um[0] * lv.scaleX).toPrecision(4) : '—');
+      for (const text of [i, `${lv.width} × ${lv.height}`, lv.scaleX.toFixed(lv.scaleX % 1 ? 3 : 0),
+        `${lv.tilesX} × ${lv.tilesY}`, spacing]) {
+        row.insertCell().textContent = String(text);
+      }
+    });
+    fillAssociated(p);
+    const tags = $('tags');
+    for (const name of TAGS_SHOWN) {
+      if (p.tags[name]) {
+        addFact(tags, name.replace(/([a-z])([A-Z])/g, '$1 $2'), formatTag(name, p.tags[name]));
+      }
+    }
+    $('tags-section').hidden = !tags.children.length;
+  }
+
+  function fillAssociated(p) {
+    const box = $('associated');
+    for (const kind of p.associated) {
+      const url = `../associated/${encodeURIComponent(p.id)}/${encodeURIComponent(kind)}`;
+      const figure = document.createElement('figure');
+      const link = document.createElement('a');
+      const image = document.createElement('img');
+      const caption = document.createElement('figcaption');
+      link.href = url;
+      link.target = '_blank';
+      image.src = url;
+      image.alt = kind;
+      caption.textContent = kind;
+      link.append(image);
+      figure.append(link, caption);
+      box.append(figure);
+    }
+    $('associated-section').hidden = !p.associated.length;
+  }
+
+  function togglePanel(button, panel) {
+    const open = panel.hidden;
+    panel.hidden = !open;
+    button.setAttribute('aria-pressed', String(open));
+  }
+
+  // ---- pickers ------------------------------------------------------------------------------------
+
+  function fillPicker(select, picker, entries, selected) {
+    for (const [value, label] of entries) {
+      select.add(new Option(label, value, false, String(value) === String(selected)));
+    }
+    picker.hidden = entries.length < 2;
+  }
+
+  function installPickers(p) {
+    state.opticalPath = params.get('optical-path') || p.defaultOpticalPath;
+    const plane = parseInt(params.get('focal-plane'), 10);
+    state.focalPlane = plane >= 0 && plane < p.focalPlanes.length ? plane : p.defaultFocalPlane;
+    fillPicker($('optical-path'), $('optical-path-picker'), p.opticalPaths.map((o) => [o.id, o.label]),
+      state.opticalPath);
+    fillPicker($('focal-plane'), $('focal-plane-picker'),
+      p.focalPlanes.map((z, i) => [String(i), `z = ${z} µm`]), state.focalPlane);
+    $('optical-path').addEventListener('change', (e) => { state.opticalPath = e.target.value; reloadTiles(); });
+    $('focal-plane').addEventListener('change', (e) => {
+      state.focalPlane = parseInt(e.target.value, 10);
+      reloadTiles();
+    });
+  }
+
+  function reloadTiles() {
+    state.viewer.addTiledImage({ tileSource: makeTileSource(state.pyramid), index: 0, replace: true,
+      success: writeUrl });
+  }
+
+  // ---- start-up -------------------------------------------------------------------------------------
+
+  function label(p) {
+    const text = params.get('description') || p.tags.SeriesDescription || 'Whole-slide viewer';
+    $('label').textContent = text;
+    document.title = `${text} — whole-slide viewer`;
+  }
+
+  function createViewer(p) {
+    const viewer = OSD({
+      element: $('viewer'),
+      prefixUrl: 'vendor/openseadragon/images/',
+      // The canvas drawer draws cropped edge tiles exactly and screenshots reliably; ?drawer=webgl opts in.
+      drawer: params.get('drawer') || 'canvas',
+      tileSources: makeTileSource(p),
+      showNavigator: true,
+      navigatorPosition: 'BOTTOM_RIGHT',
+      navigatorBackground: p.background,
+      showRotationControl: true,
+      maxZoomPixelRatio: 2,
+      visibilityRatio: 0.5,
+      crossOriginPolicy: false,
+      gestureSettingsTouch: { pinchRotate: true },
+      keyboardShortcuts: true,
+    });
+    $('viewer').style.background = p.background;
+    return viewer;
+  }
+
+  function installControls(viewer) {
+    const rotate = (degrees) => viewer.viewport.setRotation(viewer.viewport.getRotation() + degrees);
+    $('rotate-left').addEventListener('click', () => rotate(-90));
+    $('rotate-right').addEventListener('click', () => rotate(90));
+    $('ruler-button').addEventListener('click', () => setRulerMode(!state.rulerMode));
+    $('info-button').addEventListener('click', () => togglePanel($('info-button'), $('info-panel')));
+    $('link-button').addEventListener('click', () => copyLink($('link-button')));
+    document.addEventListener('keydown', (event) => {
+      if (event.target.closest && event.target.closest('select, input, textarea') || event.ctrlKey ||
+          event.metaKey || event.altKey) {
+        return;
+      }
+      if (event.key === 'm' || event.key === 'M') {
+        setRulerMode(!state.rulerMode);
+      } else if (event.key === 'Escape') {
+        setRulerMode(false);
+      } else if (event.key === 'i' || event.key === 'I') {
+        togglePanel($('info-button'), $('info-panel'));
+      }
+    });
+  }
+
+  function copyLink(button) {
+    writeUrl();
+    const done = (text) => { button.textContent = text; setTimeout(() => { button.textContent = 'Copy link'; }, 2000); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(window.location.href).then(() => done('Copied'), () => done('Copy refused'));
+    } else {
+      window.prompt('Link to this view:', window.location.href);
+    }
+  }
+
+  function start(json) {
+    const p = readPyramid(json);
+    state.pyramid = p;
+    label(p);
+    installPickers(p);
+    fillInfo(p);
+    const viewer = createViewer(p);
+    state.viewer = viewer;
+    installControls(viewer);
+    installRuler(viewer);
+    viewer.addHandler('open', () => {
+      restoreView();
+      updateScaleBar();
+      showStatus('');
+      document.body.dataset.state = 'open';
+      viewer.canvas.focus(); // keyboard navigation works at once
+      item().addHandler('fully-loaded-change', (e) => { document.body.dataset.loaded = String(e.fullyLoaded); });
+    });
+    viewer.addHandler('open-failed', (e) => showStatus(`Cannot open the slide: ${e.message}`, true));
+    viewer.addHandler('tile-load-failed', () => {
+      state.failedTiles += 1;
+      showStatus(`${state.failedTiles} tile(s) failed to load`, true);
+    });
+    viewer.addHandler('update-viewport', updateScaleBar);
+    viewer.addHandler('animation-finish', writeUrl);
+    viewer.addHandler('rotate', () => setTimeout(writeUrl, 0));
+  }
+
+  async function main() {
+    if (!OSD) {
+      showStatus('OpenSeadragon is missing: run the set-up (npm ci in webassets/).', true);
+      return;
+    }
+    if (!seriesId) {
+      showStatus('No series given: open viewer.html?series=<Orthanc series id>.', true);
+      return;
+    }
+    showStatus('Loading…');
+    let response;
+    try {
+      response = await fetch(`../pyramids/${encodeURIComponent(seriesId)}`, { headers: { Accept: 'application/json' } });
+    } catch (error) {
+      showStatus(`Cannot reach the server: ${error.message}`, true);
+      return;
+    }
+    if (!response.ok) {
+      showStatus(response.status === 404 ? `Series ${seriesId} is not a whole-slide image, or does not exist.`
+        : `The server answered ${response.status} for the pyramid of series ${seriesId}.`, true);
+      return;
+    }
+    start(await response.json());
+  }
+
+  main();
+})();
