@@ -1,0 +1,320 @@
+"""IIIF route handlers against a small fake SlideService (no Orthanc)."""
+
+import io
+import json
+import re
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+from wsi.cache import ByteBudgetLRU
+from wsi.config import Settings
+from wsi.errors import NotFound
+from wsi.http import Request
+from wsi.iiif_routes import ROUTES, get_frames, get_manifest, get_tiles, routes_for
+from wsi.pyramid import Level, Pyramid
+
+SLIDE = "11111111-22222222-33333333-44444444-55555555"
+CT = "aaaaaaaa-bbbbbbbb-cccccccc-dddddddd-eeeeeeee"
+CT_INSTANCES = ["0000000a-0000000b-0000000c-0000000d-0000000e", "1000000a-0000000b-0000000c-0000000d-0000000e",
+                "2000000a-0000000b-0000000c-0000000d-0000000e"]
+UNKNOWN = "ffffffff-ffffffff-ffffffff-ffffffff-ffffffff"
+PUBLIC = "https://proxy.example.org/pacs/"
+
+
+def slide_pixels(width: int, height: int) -> np.ndarray:
+    ys, xs = np.mgrid[0:height, 0:width]
+    return np.stack([xs % 256, ys % 256, (xs // 64 + ys // 64) % 2 * 200], -1).astype(np.uint8)
+
+
+@dataclass
+class FakeFrame:
+    instance_id: str
+    frame: int
+    rows: int
+    columns: int
+
+
+@dataclass
+class FakeService:
+    """The subset of SlideService the IIIF handlers use, over in-memory images."""
+
+    levels: list[np.ndarray] = field(default_factory=list)
+    frames: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    tile: int = 128
+    tiles: ByteBudgetLRU = field(default_factory=lambda: ByteBudgetLRU(64 << 20))
+    decoded: ByteBudgetLRU = field(default_factory=lambda: ByteBudgetLRU(64 << 20))
+    reads: list = field(default_factory=list)
+
+    def __post_init__(self):
+        base = slide_pixels(1000, 700)
+        self.levels = [base, base[::2, ::2].copy(), base[::4, ::4].copy()]
+        small = (np.arange(300 * 200) % 251).astype(np.uint8).reshape(200, 300)
+        tall = (np.arange(400 * 500) % 253).astype(np.uint8).reshape(500, 400)
+        big = np.zeros((3000, 2500), np.uint8)
+        big[:1500] = 200
+        # Ordered series: a small single-frame instance, a two-frame instance, a big radiograph.
+        self.frames = {(CT_INSTANCES[0], 0): small, (CT_INSTANCES[1], 0): tall, (CT_INSTANCES[1], 1): 255 - tall,
+                       (CT_INSTANCES[2], 0): big}
+
+    # ---- whole-slide
+    def series_model(self, series_id):
+        if series_id == SLIDE:
+            return self.wsi_model(series_id)
+        if series_id == CT:
+            return None
+        raise NotFound(series_id)
+
+    def wsi_model(self, series_id):
+        if series_id != SLIDE:
+            raise NotFound(f"series {series_id} is not a whole-slide image")
+        pyramid = Pyramid(tuple(Level(p.shape[1], p.shape[0], self.tile, self.tile) for p in self.levels))
+        return SimpleNamespace(pyramid=pyramid, levels=list(pyramid.levels), instance_ids=("i1", "i2", "i3"),
+                               associated={})
+
+    def read_tile_rgb(self, series_id, level, tx, ty):
+        self.reads.append(level)
+        t = self.tile
+        out = np.full((t, t, 3), 255, np.uint8)
+        part = self.levels[level][ty * t:(ty + 1) * t, tx * t:(tx + 1) * t]
+        out[: part.shape[0], : part.shape[1]] = part
+        return out
+
+    def icc_profile(self, model):
+        return None
+
+    def series_tags(self, series_id):
+        if series_id not in (SLIDE, CT):
+            raise NotFound(series_id)
+        modality = "SM" if series_id == SLIDE else "CT"
+        return {"StudyDate": "20240101", "Modality": modality, "StudyDescription": "Study",
+                "SeriesDescription": "Series", "PatientID": "42"}
+
+    # ---- frames
+    def resource_kind(self, resource_id):
+        if resource_id in (SLIDE, CT):
+            return "series"
+        if resource_id in CT_INSTANCES:
+            return "instance"
+        raise NotFound(resource_id)
+
+    def ordered_frames(self, series_id):
+        if series_id != CT:
+            raise NotFound(series_id)
+        return [FakeFrame(i, f, p.shape[0], p.shape[1]) for (i, f), p in self.frames.items()]
+
+    def instance_frame_count(self, instance_id):
+        return sum(1 for i, _ in self.frames if i == instance_id)
+
+    def instance_tags(self, instance_id):
+        first = self.frames[(instance_id, 0)]
+        return {"0028,0010": str(first.shape[0]), "0028,0011": str(first.shape[1])}
+
+    def read_frame_display(self, instance_id, frame):
+        self.reads.append((instance_id, frame))
+        return self.frames[(instance_id, frame)]
+
+
+@pytest.fixture
+def app():
+    settings = Settings(public_url=PUBLIC, iiif_max_width=2000, iiif_max_height=2000, iiif_max_area=2_000_000)
+    return SimpleNamespace(settings=settings, service=FakeService())
+
+
+def call(app, path: str, headers: dict | None = None):
+    for pattern, handler in ROUTES:
+        match = re.fullmatch(pattern, path)
+        if match:
+            return handler(Request("GET", path, match.groups(), {}, headers or {}), app)
+    raise AssertionError(f"no route for {path}")
+
+
+def image(response) -> Image.Image:
+    assert response.status == 200, response.body
+    return Image.open(io.BytesIO(response.body))
+
+
+# ---- whole-slide image service -----------------------------------------------------------------------------
+
+def test_base_uri_redirects_to_info_json(app):
+    for path in (f"/wsi/iiif/tiles/{SLIDE}", f"/wsi/iiif/tiles/{SLIDE}/"):
+        response = call(app, path)
+        assert response.status == 303
+        assert response.headers["Location"] == f"{PUBLIC}wsi/iiif/tiles/{SLIDE}/info.json"
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_info_json(app):
+    response = call(app, f"/wsi/iiif/tiles/{SLIDE}/info.json")
+    assert response.status == 200
+    assert response.content_type == 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
+    info = json.loads(response.body)
+    assert info["id"] == f"{PUBLIC}wsi/iiif/tiles/{SLIDE}"
+    assert (info["width"], info["height"]) == (1000, 700)
+    assert info["tiles"] == [{"type": "Tile", "width": 128, "height": 128, "scaleFactors": [1, 2, 4]}]
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.headers["ETag"] and "max-age" in response.headers["Cache-Control"]
+
+
+def test_info_json_as_plain_json_when_asked(app):
+    response = call(app, f"/wsi/iiif/tiles/{SLIDE}/info.json", {"accept": "application/json"})
+    assert response.content_type == "application/json"
+    both = call(app, f"/wsi/iiif/tiles/{SLIDE}/info.json", {"accept": "application/ld+json, application/json"})
+    assert both.content_type.startswith("application/ld+json")
+
+
+def test_image_request(app):
+    response = call(app, f"/wsi/iiif/tiles/{SLIDE}/0,0,256,256/128,/0/default.jpg")
+    assert image(response).size == (128, 128)
+    assert response.content_type == "image/jpeg"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert f'<{PUBLIC}wsi/iiif/tiles/{SLIDE}/0,0,256,256/128,128/0/default.jpg>;rel="canonical"' in \
+        response.headers["Link"]
+    assert app.service.reads and set(app.service.reads) == {1}  # half-size: read from level 1 only
+
+
+def test_lossless_png_is_exact(app):
+    response = call(app, f"/wsi/iiif/tiles/{SLIDE}/100,200,300,150/max/0/default.png")
+    assert np.array_equal(np.asarray(image(response)), app.service.levels[0][200:350, 100:400])
+
+
+def test_thumbnail_reads_only_the_coarsest_level(app):
+    assert image(call(app, f"/wsi/iiif/tiles/{SLIDE}/full/,120/0/default.jpg")).size == (171, 120)
+    assert set(app.service.reads) == {2}
+
+
+def test_rendered_images_are_cached_and_revalidated(app):
+    path = f"/wsi/iiif/tiles/{SLIDE}/full/pct:10/0/default.jpg"
+    first = call(app, path)
+    reads = len(app.service.reads)
+    again = call(app, f"/wsi/iiif/tiles/{SLIDE}/full/100,70/0/default.jpg")  # same canonical form
+    assert again.body == first.body and len(app.service.reads) == reads
+    revalidated = call(app, path, {"if-none-match": first.headers["ETag"]})
+    assert revalidated.status == 304 and revalidated.body == b""
+    assert revalidated.headers["Access-Control-Allow-Origin"] == "*"
+    assert call(app, path, {"if-none-match": '"other"'}).status == 200
+
+
+@pytest.mark.parametrize(("tail", "status"), [
+    ("full/max/0/default.jpg", 200),
+    ("full/full/0/default.jpg", 400),  # 2.x syntax
+    ("full/2000,/0/default.jpg", 400),  # upscaling without ^
+    ("full/^2001,/0/default.jpg", 400),  # over maxWidth
+    ("full/^max/0/default.jpg", 200),
+    ("1000,0,10,10/max/0/default.jpg", 400),  # outside the image
+    ("full/max/45/default.png", 200),
+    ("full/max/400/default.jpg", 400),
+    ("full/max/0/grey.jpg", 400),
+    ("full/max/0/default.abc", 400),
+    ("full/max/0/default", 400),
+    ("full/max/0", 400),
+    ("ab/cd/max/0/default.jpg", 400),  # Orthanc turned a backslash into a slash: still 400
+    ("info.json/extra", 400),
+])
+def test_statuses(app, tail, status):
+    response = call(app, f"/wsi/iiif/tiles/{SLIDE}/{tail}")
+    assert response.status == status, response.body
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize("path", [
+    f"/wsi/iiif/tiles/{UNKNOWN}/info.json",
+    f"/wsi/iiif/tiles/{UNKNOWN}/full/max/0/default.jpg",
+    "/wsi/iiif/tiles/a/b/info.json",  # validator: an unescaped slash in the identifier
+    "/wsi/iiif/tiles/[frob]/info.json",
+    "/wsi/iiif/tiles/6f1ed1b4-8f2a-11ef-9e6c-0242ac120002/info.json",  # a UUID is not an Orthanc id
+    f"/wsi/iiif/tiles/{CT.upper()}/info.json",  # Orthanc ids are lowercase
+    f"/wsi/iiif/tiles/{CT}/info.json",  # not a whole-slide series
+])
+def test_unknown_images_are_404(app, path):
+    response = call(app, path)
+    assert response.status == 404
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_disabled(app):
+    app.settings = replace(app.settings, enable_iiif=False)
+    assert routes_for(app.settings) == []
+    assert call(app, f"/wsi/iiif/tiles/{SLIDE}/info.json").status == 404
+    assert routes_for(replace(app.settings, enable_iiif=True)) == ROUTES
+
+
+# ---- frames -----------------------------------------------------------------------------------------------------
+
+def test_frames_by_series_index_follow_the_ordered_series(app):
+    info = json.loads(call(app, f"/wsi/iiif/frames/{CT}/1/info.json").body)
+    assert info["id"] == f"{PUBLIC}wsi/iiif/frames/{CT}/1"
+    assert (info["width"], info["height"]) == (400, 500)
+    png = call(app, f"/wsi/iiif/frames/{CT}/1/full/max/0/default.png")
+    assert np.array_equal(np.asarray(image(png)), app.service.frames[(CT_INSTANCES[1], 0)])
+    assert call(app, f"/wsi/iiif/frames/{CT}/4/info.json").status == 404
+
+
+def test_frames_by_instance_and_frame_number(app):
+    """The C++ plugin's form: /wsi/iiif/frames/{instanceId}/{frame}."""
+    info = json.loads(call(app, f"/wsi/iiif/frames/{CT_INSTANCES[1]}/1/info.json").body)
+    assert info["id"] == f"{PUBLIC}wsi/iiif/frames/{CT_INSTANCES[1]}/1"
+    assert (info["width"], info["height"]) == (400, 500)
+    png = call(app, f"/wsi/iiif/frames/{CT_INSTANCES[1]}/1/full/max/0/default.png")
+    assert np.array_equal(np.asarray(image(png)), app.service.frames[(CT_INSTANCES[1], 1)])
+    assert call(app, f"/wsi/iiif/frames/{CT_INSTANCES[0]}/1/info.json").status == 404
+
+
+def test_big_frame_is_tiled_and_served_by_tiles(app):
+    info = json.loads(call(app, f"/wsi/iiif/frames/{CT}/3/info.json").body)
+    assert info["tiles"] == [{"type": "Tile", "width": 512, "height": 512, "scaleFactors": [1, 2, 4, 8]}]
+    tile = image(call(app, f"/wsi/iiif/frames/{CT}/3/2048,0,452,2048/57,256/0/default.png"))
+    assert tile.size == (57, 256)
+    pixels = np.asarray(tile)
+    assert pixels.ndim == 2 and pixels[:150].min() > 190 and pixels[200:].max() < 10
+    thumb = image(call(app, f"/wsi/iiif/frames/{CT}/3/full/,120/0/default.jpg"))
+    assert thumb.size == (100, 120)
+    # The decoded frame is read through the service (which caches it); downscaled levels are cached too.
+    assert any(key[0] == "iiif-frame-level" for key in app.service.decoded._items)
+
+
+@pytest.mark.parametrize("path", [
+    f"/wsi/iiif/frames/{CT}",
+    f"/wsi/iiif/frames/{CT}/x/info.json",
+    f"/wsi/iiif/frames/{UNKNOWN}/0/info.json",
+    "/wsi/iiif/frames/zz/0/info.json",
+])
+def test_frame_identifier_errors_are_404(app, path):
+    assert call(app, path).status == 404
+
+
+def test_frame_base_uri_redirects(app):
+    response = call(app, f"/wsi/iiif/frames/{CT}/0")
+    assert (response.status, response.headers["Location"]) == (303, f"{PUBLIC}wsi/iiif/frames/{CT}/0/info.json")
+
+
+# ---- manifests ---------------------------------------------------------------------------------------------------
+
+def test_whole_slide_manifest(app):
+    response = call(app, f"/wsi/iiif/series/{SLIDE}/manifest.json")
+    manifest = json.loads(response.body)
+    assert response.content_type.startswith("application/ld+json")
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert manifest["id"] == f"{PUBLIC}wsi/iiif/series/{SLIDE}/manifest.json"
+    assert manifest["label"] == {"none": ["20240101 - SM - Study - Series"]}
+    assert [(c["width"], c["height"]) for c in manifest["items"]] == [(1000, 700)]
+
+
+def test_frames_manifest(app):
+    manifest = json.loads(call(app, f"/wsi/iiif/series/{CT}/manifest.json").body)
+    assert manifest["behavior"] == ["individuals"]
+    assert [(c["width"], c["height"]) for c in manifest["items"]] == [(300, 200), (400, 500), (400, 500),
+                                                                      (2500, 3000)]
+    services = [c["items"][0]["items"][0]["body"]["service"][0]["id"] for c in manifest["items"]]
+    assert services == [f"{PUBLIC}wsi/iiif/frames/{CT}/{i}" for i in range(4)]
+
+
+@pytest.mark.parametrize("series", [UNKNOWN, "nope", ""])
+def test_manifest_of_unknown_series_is_404(app, series):
+    assert call(app, f"/wsi/iiif/series/{series}/manifest.json").status == 404
+
+
+def test_handlers_are_the_routes():
+    assert {handler for _, handler in ROUTES} == {get_tiles, get_frames, get_manifest}
