@@ -117,10 +117,13 @@ def resolve_size(size: Size, region_w: int, region_h: int, limits: Limits) -> tu
         w, h = round(region_w * size.pct / 100), round(region_h * size.pct / 100)
     elif size.kind == "wh":
         w, h = size.w, size.h
-    else:  # confined: as large as possible within the box, the region (unless ^) and the limits
-        scale = min(size.w / region_w, size.h / region_h, limits.fit_scale(region_w, region_h))
-        if not size.upscale:
-            scale = min(scale, 1.0)
+    else:  # confined: as large as possible within the box and the limits
+        scale = min(size.w / region_w, size.h / region_h)
+        if scale > 1 and not size.upscale:
+            # The box-fitted region is the "scaled region" of section 4.2; the official validator
+            # (size_noup: !2000,3000 of a 1000 px image) expects this to be refused without ^.
+            raise BadRequest("a box larger than the region requires ^ (IIIF 3.0)", "size")
+        scale = min(scale, limits.fit_scale(region_w, region_h))
         w = min(size.w, max(1, round(region_w * scale)))
         h = min(size.h, max(1, round(region_h * scale)))
     if w < 1 or h < 1:

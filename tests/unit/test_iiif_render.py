@@ -99,8 +99,9 @@ def test_region_entirely_outside_is_400(region):
     ("^360,360", NO_LIMITS, (360, 360)),
     ("!225,100", NO_LIMITS, (150, 100)),  # "N.B. Returned image is 150,100 px"
     ("^!360,360", NO_LIMITS, (360, 240)),  # "N.B. Returned image is 360,240 px"
-    ("!1000,1000", NO_LIMITS, (300, 200)),  # never larger than the region without ^
-    ("!1000,1000", Limits(150, 150, 10**6), (150, 100)),  # nor than the server limits
+    ("!300,1000", NO_LIMITS, (300, 200)),  # the box touches the region: no upscaling needed
+    ("!250,1000", Limits(150, 150, 10**6), (150, 100)),  # never larger than the server limits
+    ("^!1000,1000", Limits(450, 450, 10**6), (450, 300)),
     ("^300,", NO_LIMITS, (300, 200)),  # ^ allows but does not require upscaling
 ])
 def test_size_examples(size, limits, expected):
@@ -110,6 +111,7 @@ def test_size_examples(size, limits, expected):
 @pytest.mark.parametrize(("size", "limits"), [
     ("301,", NO_LIMITS), (",201", NO_LIMITS), ("300,201", NO_LIMITS),  # upscaling without ^
     ("pct:0.1", NO_LIMITS),  # less than one pixel
+    ("!1000,1000", NO_LIMITS), ("!2000,3000", NO_LIMITS),  # a box over the region needs ^ (validator)
     ("^400,", Limits(360, 360, 10**6)), ("^,300", Limits(1000, 250, 10**6)),  # over maxWidth/maxHeight
     ("200,200", Limits(1000, 1000, 30_000)),  # over maxArea
     ("1000,", NO_LIMITS), ("1,1000", NO_LIMITS),
