@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .errors import NotAcceptable
 
 TILE_TYPES = ("image/png", "image/jpeg", "image/jp2")
@@ -37,6 +39,7 @@ def _quality(media: str, ranges: list[tuple[str, float]]) -> float:
     return 0.0
 
 
+@lru_cache(maxsize=256)  # clients repeat the same few headers on every tile
 def choose_media_type(header: str, default: str, offered: tuple[str, ...] = TILE_TYPES) -> str:
     """The default when acceptable at the best q, else the best acceptable offer; NotAcceptable if none."""
     if not header.strip():

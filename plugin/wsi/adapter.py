@@ -46,7 +46,7 @@ class OrthancAdapter:
             path=uri,
             groups=tuple(g or "" for g in request.get("groups", ())),
             query=dict(request.get("get", {}) or {}),
-            headers={k.lower(): v for k, v in (request.get("headers", {}) or {}).items()},
+            headers=request.get("headers") or {},  # orthanc-python already lower-cases the keys
         )
 
     @staticmethod

@@ -49,6 +49,7 @@ class FrameInfo:
 
 @dataclass
 class _CachedModel:
+    series_id: str
     model: SeriesModel | None  # None: the series exists but is not whole-slide
     instance_ids: tuple[str, ...]
     checked_at: float
@@ -92,10 +93,19 @@ class SlideService:
             return cached.model
         model = self._build_model(series_id, ids)
         with self._models_lock:
-            self._models[series_id] = _CachedModel(model, ids, now, self._generation)
-        self.tiles.discard(lambda key: key[0] == series_id)
-        self.decoded.discard(lambda key: key[0] == series_id)
+            self._models[series_id] = _CachedModel(series_id, model, ids, now, self._generation)
+        # Cached tiles of the old model die with it: is_fresh() refuses their token.
         return model
+
+    def model_token(self, series_id: str) -> object:
+        """Identifies the cached model that answers were built from (see is_fresh)."""
+        return self._models.get(series_id)
+
+    def is_fresh(self, token: object) -> bool:
+        """Whether an answer built from the model `token` may be sent without looking at Orthanc."""
+        if not isinstance(token, _CachedModel) or self._models.get(token.series_id) is not token:
+            return False
+        return token.generation == self._generation and time.monotonic() - token.checked_at < self._check_seconds
 
     def _build_model(self, series_id: str, ids: tuple[str, ...]) -> SeriesModel | None:
         if not ids or self._orthanc.get_bytes(f"/instances/{ids[0]}/metadata/SopClassUid").decode() != WSI_SOP_CLASS:

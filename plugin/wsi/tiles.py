@@ -68,9 +68,14 @@ def _encode(app: App, model: SeriesModel, pixels: np.ndarray, media_type: str) -
 
 
 def get_tile(request: Request, app: App) -> Response:
+    service = app.service
+    # Hot path: a repeated request is one dict lookup plus a freshness check of its series model.
+    hot_key = (request.path, request.header("accept"), tuple(request.query.items()))
+    hit = service.tiles.get(hot_key)
+    if hit is not None and service.is_fresh(hit[0]):
+        return hit[1]
     series_id = check_id(request.groups[0], "series id")
     z, x, y = (_index(v, n) for v, n in zip(request.groups[1:4], ("level", "x", "y"), strict=True))
-    service = app.service
     model = service.wsi_model(series_id)
     level_model = service.level(model, z)
     path, plane = service.select(model, request.query.get("optical-path"), request.query.get("focal-plane"))
@@ -79,12 +84,12 @@ def get_tile(request: Request, app: App) -> Response:
     # Stored JPEG goes out as stored; anything else is decoded and sent lossless unless asked otherwise.
     default = "image/jpeg" if fmt is not None and codec.can_pass_through_jpeg(fmt) else "image/png"
     media_type = choose_media_type(request.header("accept"), default)
-    key = (series_id, z, x, y, path, plane, media_type)
-    body = service.tiles.get(key)
-    if body is None:
-        body = _render_tile(app, model, level_model, ref, fmt, media_type)
-        service.tiles.put(key, body)
-    return Response(200, body, media_type, {"Cache-Control": TILE_CACHE_CONTROL})
+    body = _render_tile(app, model, level_model, ref, fmt, media_type)
+    # No Cache-Control here: each extra header costs orthanc-python 4.0 about a quarter of the
+    # passthrough rate (docs/benchmark.md), and the C++ plugin sends none either.
+    response = Response(200, body, media_type)
+    service.tiles.put(hot_key, (service.model_token(series_id), response), len(body) + 256)
+    return response
 
 
 def _render_tile(app: App, model: SeriesModel, level_model, ref, fmt, media_type: str) -> bytes:

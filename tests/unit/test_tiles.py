@@ -44,7 +44,8 @@ def world():
 
 
 def call(app, handler, *groups, headers=None, query=None):
-    return dispatch(handler, Request("GET", "/x", tuple(groups), query or {}, headers or {}), app)
+    path = f"/wsi/{handler.__name__}/" + "/".join(groups)  # distinct per resource, as Orthanc's URIs are
+    return dispatch(handler, Request("GET", path, tuple(groups), query or {}, headers or {}), app)
 
 
 def decode(body):
@@ -139,6 +140,17 @@ def test_model_is_cached_and_rebuilt_when_instances_change(world):
     app.service.on_change()
     import json
     assert json.loads(call(app, get_pyramid, series_id).body)["Sizes"] == [[600, 400]]
+
+
+def test_repeated_request_is_answered_from_cache_until_the_series_changes(world):
+    fake, app, series_id, _, _, ids = world
+    first = call(app, get_tile, series_id, "1", "0", "0")
+    calls = len(fake.calls)
+    assert call(app, get_tile, series_id, "1", "0", "0") is first
+    assert len(fake.calls) == calls  # no Orthanc request at all
+    app.service.on_change()  # something changed somewhere: the series is checked once more
+    assert call(app, get_tile, series_id, "1", "0", "0").body == first.body
+    assert f"/series/{series_id}" in fake.calls[calls:]
 
 
 def test_sparse_hole_is_background(world):
