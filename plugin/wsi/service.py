@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from . import codec
+from . import codec, display
 from .cache import ByteBudgetLRU
 from .errors import BadRequest, NotFound
 from .frames import FrameRef
@@ -258,8 +258,8 @@ class SlideService:
         key = ("tags", instance_id)
         tags = self.misc.get(key)
         if tags is None:
-            tags = self._orthanc.get_json(f"/instances/{instance_id}/tags?short")
-            tags.pop("5200,9230", None)  # per-frame groups are not needed for display
+            # VOI LUT data is left out of Orthanc's JSON unless asked for by tag.
+            tags = self._orthanc.get_json(f"/instances/{instance_id}/tags?short&ignore-length=0028-3006")
             self.misc.put(key, tags, 4096 + len(tags) * 64)
         return tags
 
@@ -297,10 +297,8 @@ class SlideService:
                 raise NotFound(f"instance {instance_id} has no frame {frame}")
             tags = self.instance_tags(instance_id)
             fmt = self._format_for(instance_id, tags, self.transfer_syntax(instance_id))
-            from . import display  # radiology display rules are only needed for IIIF frames
-
             stored = codec.decode_frame(self.raw_frame(instance_id, frame), fmt)
-            pixels = display.render_for_display(stored, fmt, tags)
+            pixels = display.render_for_display(stored, fmt, tags, frame_index=frame)
             self.decoded.put(key, pixels)
         return pixels
 
