@@ -55,8 +55,10 @@ def _register(adapter: OrthancAdapter, app) -> None:
             adapter.answer(output, dispatch(handler, adapter.to_request(uri, request), app))
         return callback
 
+    patterns = []
     for pattern, handler in all_routes(app):
         adapter.register_route(pattern, make_callback(handler))
+        patterns.append(pattern)
 
     def on_change(change_type, level, resource_id):
         if change_type in (orthanc.ChangeType.NEW_INSTANCE, orthanc.ChangeType.DELETED):
@@ -66,7 +68,10 @@ def _register(adapter: OrthancAdapter, app) -> None:
     if importlib.util.find_spec("wsi.explorer") is not None:
         from wsi.explorer import explorer_js
 
-        adapter.extend_explorer(explorer_js(app.settings))
+        try:
+            adapter.extend_explorer(explorer_js(app.settings, patterns))
+        except Exception as error:  # the buttons are a convenience: the routes must still come up
+            orthanc.LogError(f"[wsi] Orthanc Explorer extension not installed: {error}")
 
 
 def _main() -> None:
