@@ -96,7 +96,8 @@ def start_orthanc(directory: Path, port: int, public_url: str) -> RunningOrthanc
         "IndexDirectory": str(directory / "db"), "HttpCompressionEnabled": False,
         "Plugins": ["/usr/share/orthanc/plugins/libOrthancPython.so"],
         "PythonScript": str(ROOT / "plugin" / "wsi_plugin.py"),
-        "WholeSlideImaging": {"EnableIIIF": True, "OrthancPublicURL": public_url, "VirtualEnv": sys.prefix},
+        "WholeSlideImaging": {"EnableIIIF": True, "OrthancPublicURL": public_url, "VirtualEnv": sys.prefix,
+                              "ServeMirador": True, "ServeOpenSeadragon": True},  # the client test pages
     }
     (directory / "orthanc.json").write_text(json.dumps(config))
     log = directory / "orthanc.log"
@@ -167,7 +168,8 @@ def dicom_image(pixels: np.ndarray, *, series: str, study: str, number: int, fra
 
 def ct_pixels(rows: int, cols: int, frames: int = 1) -> np.ndarray:
     ys, xs = np.mgrid[0:rows, 0:cols]
-    stack = np.stack([((xs + 2 * ys + 150 * f) % 2000) for f in range(frames)]).astype(np.uint16)
+    # Ramps across the 40/400 window (raw 864..1264 with the -1024 intercept), different per frame.
+    stack = np.stack([864 + (3 * xs + 5 * ys + 97 * f) % 400 for f in range(frames)]).astype(np.uint16)
     return stack if frames > 1 else stack[0]
 
 
