@@ -107,7 +107,7 @@ def _manifest(links: SeriesLinks, tags: dict[str, str], summary: str, thumbnail:
         "@context": PRESENTATION_CONTEXT,
         "id": links.manifest_id,
         "type": "Manifest",
-        "label": _text(series_label(tags)),
+        "label": _text(series_label(tags), "en"),  # as the C++ plugin
         "summary": _text(summary, "en"),
         "metadata": _metadata(tags),
         "thumbnail": [thumbnail],

@@ -54,7 +54,7 @@ def test_whole_slide_manifest_validates(slide_manifest):
 
 def test_whole_slide_manifest_layout(slide_manifest):
     m = slide_manifest
-    assert m["label"] == {"none": ["20240131 - SM - Biopsy - H&E"]}
+    assert m["label"] == {"en": ["20240131 - SM - Biopsy - H&E"]}
     assert len(m["items"]) == 1 and "behavior" not in m
     canvas = m["items"][0]
     assert (canvas["width"], canvas["height"]) == (98304, 65536)

@@ -298,7 +298,7 @@ def test_whole_slide_manifest(app):
     assert response.content_type.startswith("application/ld+json")
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert manifest["id"] == f"{PUBLIC}wsi/iiif/series/{SLIDE}/manifest.json"
-    assert manifest["label"] == {"none": ["20240101 - SM - Study - Series"]}
+    assert manifest["label"] == {"en": ["20240101 - SM - Study - Series"]}
     assert [(c["width"], c["height"]) for c in manifest["items"]] == [(1000, 700)]
 
 
