@@ -176,6 +176,8 @@ def locate_frame(app: App, resource_id: str, index: int) -> tuple[str, int, int,
     """(instance id, frame, rows, columns) of frame `index` of a series (ordered) or of an instance."""
     service = app.service
     if service.resource_kind(resource_id) == "series":
+        if service.series_model(resource_id) is not None:
+            raise NotFound(f"series {resource_id} is whole-slide: see /wsi/iiif/tiles/{resource_id}")
         frames = service.ordered_frames(resource_id)
         if index >= len(frames):
             raise NotFound(f"series {resource_id} has {len(frames)} frames")

@@ -101,6 +101,8 @@ class FakeService:
         raise NotFound(resource_id)
 
     def ordered_frames(self, series_id):
+        if series_id == SLIDE:  # Orthanc orders a slide's instances too: their frames are tiles
+            return [FakeFrame(CT_INSTANCES[0], 0, self.tile, self.tile)]
         if series_id != CT:
             raise NotFound(series_id)
         return [FakeFrame(i, f, p.shape[0], p.shape[1]) for (i, f), p in self.frames.items()]
@@ -280,6 +282,7 @@ def test_big_frame_is_tiled_and_served_by_tiles(app):
     f"/wsi/iiif/frames/{CT}/x/info.json",
     f"/wsi/iiif/frames/{UNKNOWN}/0/info.json",
     "/wsi/iiif/frames/zz/0/info.json",
+    f"/wsi/iiif/frames/{SLIDE}/0/info.json",  # a whole-slide series has one service, under tiles/
 ])
 def test_frame_identifier_errors_are_404(app, path):
     assert call(app, path).status == 404
