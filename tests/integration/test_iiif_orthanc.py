@@ -27,8 +27,6 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-from tests.support.source import textured_image
-
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,6 +118,18 @@ def start_orthanc(directory: Path, port: int, public_url: str) -> RunningOrthanc
 
 # ---- test data ------------------------------------------------------------------------------------------------
 
+def tissue_image(width: int, height: int, seed: int = 3) -> np.ndarray:
+    """A pink/purple, tissue-like RGB image: smooth blobs plus fine grain, so JPEG has work to do."""
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.random((height // 64 + 2, width // 64 + 2), dtype=np.float32), mode="F")
+    blobs = np.asarray(coarse.resize((width, height), Image.Resampling.BICUBIC))
+    grain = rng.integers(-12, 13, size=(height, width))
+    stain = np.clip((blobs - 0.3) * 2, 0, 1)[..., None]
+    pink, purple = np.array([236, 190, 220]), np.array([120, 70, 170])
+    pixels = pink * (1 - stain) + purple * stain + grain[..., None]
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
 def validation_image() -> Path:
     """The validator's own 1000x1000 grid image, shipped by iiif-validator(-ng)."""
     import iiif_validator
@@ -193,7 +203,7 @@ def load_data(orthanc: RunningOrthanc, work: Path) -> Served:
     grid = validation_image()
     slide = series_of([orthanc.upload(d) for d in dicomize(grid, work / "grid", "none")])
     tissue = work / "tissue.png"
-    Image.fromarray(textured_image(3000, 2000, seed=3)).save(tissue)
+    Image.fromarray(tissue_image(3000, 2000)).save(tissue)
     jpeg = series_of([orthanc.upload(d) for d in dicomize(tissue, work / "jpeg", "jpeg")])
     jp2 = series_of([orthanc.upload(d) for d in dicomize(tissue, work / "jp2", "jpeg2000")])
     study, series = generate_uid(), generate_uid()
