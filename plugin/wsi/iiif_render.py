@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, features
 
+from . import codec
 from .errors import BadRequest, UnsupportedFeature
 from .iiif_request import FORMAT_MEDIA_TYPES, ImageRequest, Region, Size, format_number
 from .pyramid import Level, Pyramid, choose_level
@@ -270,21 +271,23 @@ def render_pixels(plan: RenderPlan, pyramid: Pyramid, read_tile: TileReader) -> 
     return np.asarray(image)
 
 
-def encode_image(pixels: np.ndarray, fmt: str, icc: bytes | None = None) -> bytes:
-    """The one place that encodes (switchable to wsi.codec); ICC only for colour output."""
+def encode_image(pixels: np.ndarray, fmt: str, icc: bytes | None = None, quality: int = JPEG_QUALITY) -> bytes:
+    """The one place that encodes: wsi.codec (imagecodecs) where it can, Pillow for the other formats."""
+    colour = pixels.ndim == 3 and pixels.shape[2] in (3, 4)
+    icc = icc if colour else None  # an RGB profile would be invalid in a grey image
+    media_type = FORMAT_MEDIA_TYPES[fmt]
+    if media_type in codec.ENCODABLE_MEDIA_TYPES and not (fmt == "jpg" and pixels.ndim == 3
+                                                          and pixels.shape[2] != 3):
+        return codec.encode(pixels, media_type, icc=icc, quality=quality)
     image = Image.fromarray(pixels)
-    options: dict[str, object] = {}
-    if fmt in ("jpg", "webp"):
-        options["quality"] = JPEG_QUALITY
-    if fmt == "png":
-        options["compress_level"] = 3  # fast enough for tiles, still lossless
-    if icc and image.mode in ("RGB", "RGBA") and fmt in ("jpg", "png", "webp", "tif"):
+    options: dict[str, object] = {"quality": quality} if fmt in ("jpg", "webp") else {}
+    if icc and fmt in ("jpg", "webp", "tif"):
         options["icc_profile"] = icc
     buffer = io.BytesIO()
     image.save(buffer, format=_PIL_FORMATS[fmt], **options)
     return buffer.getvalue()
 
 
-def render_image(plan: RenderPlan, pyramid: Pyramid, read_tile: TileReader,
-                 icc: bytes | None = None) -> bytes:
-    return encode_image(render_pixels(plan, pyramid, read_tile), plan.format, icc)
+def render_image(plan: RenderPlan, pyramid: Pyramid, read_tile: TileReader, icc: bytes | None = None,
+                 quality: int = JPEG_QUALITY) -> bytes:
+    return encode_image(render_pixels(plan, pyramid, read_tile), plan.format, icc, quality)

@@ -132,7 +132,7 @@ def _serve_image_service(request: Request, app: App, base: str, rest: list[str],
     key = (*cache_key, plan.canonical)
     body = cache.get(key)
     if body is None:
-        body = render_image(plan, pyramid, reader, icc)
+        body = render_image(plan, pyramid, reader, icc, app.settings.jpeg_quality)
         cache.put(key, body)
     return _cached_answer(request, body, plan.media_type, _image_headers(base, plan))
 
