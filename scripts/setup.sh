@@ -47,6 +47,16 @@ install_requirements() {
 install_requirements requirements.txt
 [ "$mode" = test ] && install_requirements requirements-test.txt
 
+# The official IIIF Image API validator lives in a virtualenv of its own: its package name clashes
+# with iiif-validator-ng's (which ships the validator's test image) in one environment.
+validator="$root/tests/.cache/iiif-validator-1.0.5"
+if [ "$mode" = test ] && [ ! -x "$validator/bin/iiif-validate.py" ]; then
+  echo "setup: iiif-validator 1.0.5 into $validator"
+  rm -rf "$validator"
+  /usr/bin/python3 -m venv "$validator"
+  "$validator/bin/pip" install -q --disable-pip-version-check iiif-validator==1.0.5
+fi
+
 # Browser libraries, served by the plugin (no CDN at run time).
 if [ -f webassets/package.json ]; then
   stamp="webassets/node_modules/.stamp"

@@ -143,7 +143,7 @@ def test_model_is_cached_and_rebuilt_when_instances_change(world):
 
 
 def test_repeated_request_is_answered_from_cache_until_the_series_changes(world):
-    fake, app, series_id, _, _, ids = world
+    fake, app, series_id, _, _, _ = world
     first = call(app, get_tile, series_id, "1", "0", "0")
     calls = len(fake.calls)
     assert call(app, get_tile, series_id, "1", "0", "0") is first
