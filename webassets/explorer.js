@@ -48,11 +48,11 @@
       event.preventDefault();
       var label = button.find('.ui-btn-text');
       copyText(url).then(function () {
-        label.text('Copied: ' + url);
-        button.attr('data-copied', 'true');
+        label.text('Manifest link copied');
+        button.attr({ 'data-copied': 'true', title: url });
       }, function () {
-        label.text('Copy refused by the browser: ' + url);
-        button.attr('data-copied', 'false');
+        label.text('Copy refused by the browser');
+        button.attr({ 'data-copied': 'false', title: url });
       });
     });
     return button;

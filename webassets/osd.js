@@ -11,7 +11,7 @@
   const viewer = window.OpenSeadragon({
     element: document.getElementById('osd'),
     prefixUrl: 'vendor/openseadragon/images/',
-    drawer: new URLSearchParams(window.location.search).get('drawer') || 'canvas',
+    drawer: new URLSearchParams(window.location.search).get('drawer') || ['webgl', 'canvas'],
     tileSources: [info],
     showNavigator: true,
     showRotationControl: true,

@@ -387,8 +387,9 @@
     const viewer = OSD({
       element: $('viewer'),
       prefixUrl: 'vendor/openseadragon/images/',
-      // The canvas drawer draws cropped edge tiles exactly and screenshots reliably; ?drawer=webgl opts in.
-      drawer: params.get('drawer') || 'canvas',
+      // OpenSeadragon's default picks WebGL, which draws tiles 1:1 at native resolution (its canvas drawer
+      // stretches each tile by a pixel to hide seams); ?drawer=canvas forces the canvas drawer.
+      drawer: params.get('drawer') || ['webgl', 'canvas'],
       tileSources: makeTileSource(p),
       showNavigator: true,
       navigatorPosition: 'BOTTOM_RIGHT',

@@ -1,0 +1,204 @@
+"""Browser tests: a real Orthanc with the plugin, slides made by OrthancWSIDicomizer, headless Debian chromium.
+
+Screenshots go to /test-artifacts/browser/ at the top of the checkout (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.browser.viewer_page import SLIDE_MM, SLIDE_PX, TILE_PX
+from tests.support.source import textured_image
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1200, "height": 800}
+
+
+
+@dataclass
+class Orthanc:
+    url: str  # ends with "/"
+    process: subprocess.Popen
+    log: Path
+
+    def json(self, path: str) -> object:
+        with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=60) as answer:
+            return json.loads(answer.read())
+
+    def status(self, path: str) -> int:
+        try:
+            with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=60) as answer:
+                return answer.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    def upload(self, data: bytes) -> dict:
+        request = urllib.request.Request(self.url + "instances", data=data, method="POST")
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.loads(answer.read())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_orthanc(directory: Path) -> Orthanc:
+    if shutil.which("Orthanc") is None:
+        pytest.skip("Orthanc is not installed")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    config = {
+        "Name": "browser-test", "HttpPort": port, "DicomServerEnabled": False, "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False, "StorageDirectory": str(directory / "db"),
+        "IndexDirectory": str(directory / "db"), "HttpCompressionEnabled": False,
+        "Plugins": ["/usr/share/orthanc/plugins/libOrthancPython.so"],
+        "PythonScript": str(ROOT / "plugin" / "wsi_plugin.py"),
+        "WholeSlideImaging": {"EnableIIIF": True, "OrthancPublicURL": url, "VirtualEnv": sys.prefix,
+                              "ServeMirador": True, "ServeOpenSeadragon": True},
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "orthanc.json").write_text(json.dumps(config))
+    log = directory / "orthanc.log"
+    process = subprocess.Popen(["Orthanc", str(directory / "orthanc.json")], stdout=log.open("wb"),
+                               stderr=subprocess.STDOUT)
+    orthanc = Orthanc(url, process, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Orthanc exited: {log.read_text()[-2000:]}")
+        try:
+            if orthanc.status("system") == 200:
+                return orthanc
+        except OSError:
+            pass
+        time.sleep(0.2)
+    orthanc.stop()
+    raise RuntimeError("Orthanc did not start")
+
+
+def _dicomize(orthanc: Orthanc, source: Path, folder: Path, compression: str, size_mm: float) -> str:
+    if shutil.which("OrthancWSIDicomizer") is None:
+        pytest.skip("OrthancWSIDicomizer is not installed")
+    folder.mkdir(parents=True)
+    subprocess.run(["OrthancWSIDicomizer", str(source), f"--compression={compression}", "--pyramid=1",
+                    f"--tile-width={TILE_PX}", f"--tile-height={TILE_PX}", f"--imaged-width={size_mm}",
+                    f"--imaged-height={size_mm}", f"--folder={folder}", "--threads=2"],
+                   check=True, capture_output=True, timeout=300)
+    series = {orthanc.upload(p.read_bytes())["ParentSeries"] for p in sorted(folder.glob("*.dcm"))}
+    assert len(series) == 1
+    return series.pop()
+
+
+def _ct_instance() -> bytes:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.PatientID, ds.PatientName, ds.Modality, ds.SeriesDescription = "CT-1", "Ct^Test", "CT", "CT head"
+    ds.Rows = ds.Columns = 64
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = (np.arange(64 * 64, dtype=np.uint16) % 4096).tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+@dataclass
+class Slides:
+    source: np.ndarray  # full-resolution RGB of the JPEG and JPEG 2000 slides
+    jpeg: str
+    jpeg2000: str
+    ct: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def spacing_um(self) -> float:
+        return SLIDE_MM * 1000 / SLIDE_PX
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    server = _start_orthanc(tmp_path_factory.mktemp("browser-orthanc"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def slides(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Slides:
+    work = tmp_path_factory.mktemp("browser-slides")
+    pixels = textured_image(SLIDE_PX, SLIDE_PX, seed=7)
+    source = work / "tissue.png"
+    Image.fromarray(pixels).save(source)
+    jpeg = _dicomize(orthanc, source, work / "jpeg", "jpeg", SLIDE_MM)
+    jpeg2000 = _dicomize(orthanc, source, work / "jpeg2000", "jpeg2000", SLIDE_MM)
+    ct = orthanc.upload(_ct_instance())["ParentSeries"]
+    return Slides(pixels, jpeg, jpeg2000, ct)
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory: pytest.TempPathFactory, orthanc: Orthanc):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+            viewport=VIEWPORT)
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=orthanc.url.rstrip("/"))
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh tab that collects page errors; the test fails if the page threw."""
+    tab = browser.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    tab.close()
+    assert not errors, errors
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,122 @@
+"""Helpers to drive the viewer page and to check what it shows and asks for."""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+from PIL import Image
+
+# The main test slide: square (OrthancWSIDicomizer 1.1 swaps the two pixel spacings of a non-square
+# image), not a multiple of the tile size (padded edge tiles), 0.25 µm per pixel.
+SLIDE_PX = 3000
+SLIDE_MM = 0.75
+TILE_PX = 256
+
+TILE_URL = re.compile(r"/wsi/tiles/([^/?]+)/(\d+)/(\d+)/(\d+)(?:\?.*)?$")
+
+
+@dataclass
+class TileLog:
+    """Every /wsi/tiles answer seen by a page or context: (status, series, z, x, y)."""
+
+    answers: list[tuple[int, str, int, int, int]] = field(default_factory=list)
+
+    def record(self, response) -> None:
+        match = TILE_URL.search(response.url)
+        if match:
+            series, z, x, y = match.group(1), *map(int, match.groups()[1:])
+            self.answers.append((response.status, series, z, x, y))
+
+    def levels(self, start: int = 0) -> set[int]:
+        return {z for _, _, z, _, _ in self.answers[start:]}
+
+
+def viewer_url(base: str, series: str, **params: object) -> str:
+    return f"{base}wsi/app/viewer.html?{urlencode({'series': series, **params})}"
+
+
+def wait_loaded(page, timeout_ms: int = 30000) -> None:
+    """Until OpenSeadragon has every tile it wants for the current view."""
+    page.wait_for_function("document.body.dataset.state === 'open'", timeout=timeout_ms)
+    page.wait_for_timeout(300)  # let an animation start, so "loaded" is about the final view
+    page.wait_for_function("document.body.dataset.loaded === 'true' && "
+                           "!wsiViewer.viewer.world.getItemAt(0).needsDraw()", timeout=timeout_ms)
+    page.wait_for_timeout(200)
+
+
+def open_viewer(page, base: str, series: str, **params: object) -> TileLog:
+    log = TileLog()
+    page.on("response", log.record)
+    page.goto(viewer_url(base, series, **params))
+    wait_loaded(page)
+    return log
+
+
+def out_of_range(log: TileLog, pyramid: dict) -> list[tuple[int, int, int]]:
+    counts = pyramid["TilesCount"]
+    return [(z, x, y) for _, _, z, x, y in log.answers
+            if not (0 <= z < len(counts) and 0 <= x < counts[z][0] and 0 <= y < counts[z][1])]
+
+
+def view(page) -> dict[str, float]:
+    """Centre (full-resolution pixels), zoom (screen px per pixel) and rotation shown now."""
+    return page.evaluate("""() => {
+        const v = wsiViewer.viewer.viewport, item = wsiViewer.viewer.world.getItemAt(0);
+        const c = item.viewportToImageCoordinates(v.getCenter(true));
+        return {x: c.x, y: c.y, zoom: item.viewportToImageZoom(v.getZoom(true)), rotation: v.getRotation(true)};
+    }""")
+
+
+def screenshot(page, path: Path, selector: str = "#viewer") -> np.ndarray:
+    """Screenshot of one element, kept on disk, as an RGB array.
+
+    Headless WebGL sometimes hands a blank frame to the screenshot although every tile is loaded, so the
+    slide is redrawn first and the shot retaken while it is uniform; a viewer that really shows nothing
+    stays uniform and the caller's checks fail.
+    """
+    for _ in range(3):
+        page.evaluate("""() => new Promise((done) => {
+            if (window.wsiViewer && wsiViewer.viewer) { wsiViewer.viewer.forceRedraw(); }
+            requestAnimationFrame(() => requestAnimationFrame(done));
+        })""")
+        data = page.locator(selector).screenshot(path=str(path))
+        pixels = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+        if pixels.std() > 2:
+            break
+    return pixels
+
+
+def image_origin_on_screen(page) -> tuple[float, float]:
+    """Where full-resolution pixel (0, 0) is, in pixels of the #viewer element."""
+    point = page.evaluate("""() => {
+        const p = wsiViewer.viewer.world.getItemAt(0).imageToViewerElementCoordinates(new OpenSeadragon.Point(0, 0));
+        return [p.x, p.y];
+    }""")
+    return point[0], point[1]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    error = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if error == 0 else 10 * np.log10(255.0**2 / error)
+
+
+def best_psnr(shot: np.ndarray, source: np.ndarray, left: int, top: int, box: tuple[int, int, int, int]) -> float:
+    """PSNR of a screen box against the source pixels it should show, allowing a 1-pixel rounding shift.
+
+    `left`, `top`: screen position of source pixel (0, 0) at zoom 1; `box`: (x0, y0, x1, y1) on screen.
+    """
+    x0, y0, x1, y1 = box
+    best = 0.0
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            sx0, sy0 = x0 - left + dx, y0 - top + dy
+            if sx0 < 0 or sy0 < 0 or sx0 + (x1 - x0) > source.shape[1] or sy0 + (y1 - y0) > source.shape[0]:
+                continue
+            expected = source[sy0:sy0 + (y1 - y0), sx0:sx0 + (x1 - x0)]
+            best = max(best, psnr(shot[y0:y1, x0:x1], expected))
+    return best
