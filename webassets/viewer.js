@@ -453,7 +453,11 @@
       showStatus('');
       document.body.dataset.state = 'open';
       viewer.canvas.focus(); // keyboard navigation works at once
-      item().addHandler('fully-loaded-change', (e) => { document.body.dataset.loaded = String(e.fullyLoaded); });
+    });
+    // Tests and scripts can wait for data-loaded="true"; a new optical path or focal plane resets it.
+    viewer.world.addHandler('add-item', (e) => {
+      document.body.dataset.loaded = String(e.item.getFullyLoaded());
+      e.item.addHandler('fully-loaded-change', (f) => { document.body.dataset.loaded = String(f.fullyLoaded); });
     });
     viewer.addHandler('open-failed', (e) => showStatus(`Cannot open the slide: ${e.message}`, true));
     viewer.addHandler('tile-load-failed', () => {

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.browser.slides import SlideSpec, write_slide
 from tests.browser.viewer_page import SLIDE_MM, SLIDE_PX, TILE_PX
 from tests.support.source import textured_image
 
@@ -169,6 +170,28 @@ def slides(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Slides
     jpeg2000 = _dicomize(orthanc, source, work / "jpeg2000", "jpeg2000", SLIDE_MM)
     ct = orthanc.upload(_ct_instance())["ParentSeries"]
     return Slides(pixels, jpeg, jpeg2000, ct)
+
+
+# Written by tests/browser/slides.py: levels 1, 3, 9 (not powers of two) and a TILED_SPARSE slide with
+# left-out tiles, two optical paths, three focal planes and associated images.
+NPOT = SlideSpec(textured_image(2000, 1500, seed=11), spacing_mm=0.0005, factors=(1, 3, 9),
+                 description="Levels 1, 3, 9")
+SPARSE = SlideSpec(textured_image(1500, 1100, seed=12), spacing_mm=0.0005, factors=(1, 4),
+                   missing={(0, 2, 1), (0, 3, 1), (0, 2, 2)}, focal_planes_um=(-1.0, 0.0, 1.0),
+                   optical_paths=(("1", "Brightfield"), ("2", "Fluorescence")),
+                   associated=("LABEL", "OVERVIEW", "THUMBNAIL"), description="Sparse, 2 paths, 3 planes")
+
+
+@pytest.fixture(scope="session")
+def written(orthanc: Orthanc) -> dict[str, str]:
+    """Series ids of the written slides, by name."""
+    out = {}
+    for name, spec in (("npot", NPOT), ("sparse", SPARSE)):
+        answers = [orthanc.upload(data) for data in write_slide(spec)]
+        series = {a["ParentSeries"] for a in answers}
+        assert len(series) == 1
+        out[name] = series.pop()
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -25,12 +25,14 @@ class TileLog:
     """Every /wsi/tiles answer seen by a page or context: (status, series, z, x, y)."""
 
     answers: list[tuple[int, str, int, int, int]] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)  # same order as answers
 
     def record(self, response) -> None:
         match = TILE_URL.search(response.url)
         if match:
             series, z, x, y = match.group(1), *map(int, match.groups()[1:])
             self.answers.append((response.status, series, z, x, y))
+            self.urls.append(response.url)
 
     def levels(self, start: int = 0) -> set[int]:
         return {z for _, _, z, _, _ in self.answers[start:]}
@@ -89,6 +91,15 @@ def screenshot(page, path: Path, selector: str = "#viewer") -> np.ndarray:
         if pixels.std() > 2:
             break
     return pixels
+
+
+def hide_overlays(page) -> None:
+    """Hide the navigator, the zoom buttons and the scale bar, for comparing the slide pixels alone."""
+    page.evaluate("""() => {
+        wsiViewer.viewer.setControlsEnabled(false);
+        wsiViewer.viewer.navigator.element.style.display = 'none';
+        document.getElementById('scale-bar').style.visibility = 'hidden';
+    }""")
 
 
 def image_origin_on_screen(page) -> tuple[float, float]:
