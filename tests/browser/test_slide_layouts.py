@@ -1,5 +1,8 @@
 """The viewer on written slides: levels that are not powers of two, left-out sparse tiles, several optical
-paths and focal planes, associated images. Edge tiles are padded with magenta by the writer."""
+paths and focal planes, associated images. Edge tiles are padded with magenta by the writer.
+
+Pixel comparisons ask for the WebGL drawer, which draws tiles 1:1 (the viewer picks the canvas drawer on
+software WebGL, as in headless chromium, where it is much faster)."""
 
 from __future__ import annotations
 
@@ -48,7 +51,7 @@ def test_levels_that_are_not_powers_of_two(orthanc, written, page, artifacts):
     size = page.locator("#viewer").bounding_box()
     # A centre that puts level 1's pixels on whole screen pixels (a half-pixel offset would blur them).
     x, y = (size["width"] / 2 - 10) / zoom, (size["height"] / 2 - 10) / zoom
-    page.goto(page.url.split("?")[0] + f"?series={series}&x={x}&y={y}&zoom={zoom}&rotation=0")
+    page.goto(page.url.split("?")[0] + f"?series={series}&x={x}&y={y}&zoom={zoom}&rotation=0&drawer=webgl")
     wait_loaded(page)
     assert 1 in log.levels(seen)
     hide_overlays(page)
@@ -64,7 +67,7 @@ def test_levels_that_are_not_powers_of_two(orthanc, written, page, artifacts):
 
 def test_sparse_slide_shows_background_where_tiles_are_left_out(orthanc, written, page, artifacts):
     series = written["sparse"]
-    log = open_viewer(page, orthanc.url, series, x=640, y=512, zoom=1, rotation=0)
+    log = open_viewer(page, orthanc.url, series, x=640, y=512, zoom=1, rotation=0, drawer="webgl")
     assert [a for a in log.answers if a[0] != 200] == []
     assert out_of_range(log, orthanc.json(f"wsi/pyramids/{series}")) == []
     hide_overlays(page)
