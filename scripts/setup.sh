@@ -8,7 +8,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 run_packages=(orthanc orthanc-python python3-venv ca-certificates)
-test_packages=(orthanc-wsi wrk chromium nginx-light fonts-dejavu-core)
+test_packages=(orthanc-wsi wrk chromium nginx-light fonts-dejavu-core libturbojpeg0)
 
 need_apt=()
 packages=("${run_packages[@]}")
@@ -49,13 +49,17 @@ install_requirements requirements.txt
 
 # The official IIIF Image API validator lives in a virtualenv of its own: its package name clashes
 # with iiif-validator-ng's (which ships the validator's test image) in one environment.
-validator="$root/tests/.cache/iiif-validator-1.0.5"
-if [ "$mode" = test ] && [ ! -x "$validator/bin/iiif-validate.py" ]; then
-  echo "setup: iiif-validator 1.0.5 into $validator"
-  rm -rf "$validator"
-  /usr/bin/python3 -m venv "$validator"
-  "$validator/bin/pip" install -q --disable-pip-version-check iiif-validator==1.0.5
-fi
+# wsidicomizer (an independent slide producer for tests) needs a newer Pillow than iiif-prezi3 allows.
+side_venv() {  # folder, command it provides, pip requirement
+  if [ "$mode" = test ] && [ ! -x "$1/bin/$2" ]; then
+    echo "setup: $3 into $1"
+    rm -rf "$1"
+    /usr/bin/python3 -m venv "$1"
+    "$1/bin/pip" install -q --disable-pip-version-check "$3"
+  fi
+}
+side_venv "$root/tests/.cache/iiif-validator-1.0.5" iiif-validate.py iiif-validator==1.0.5
+side_venv "$root/tests/.cache/wsidicomizer" wsidicomizer wsidicomizer==0.26.1
 
 # Browser libraries, served by the plugin (no CDN at run time).
 if [ -f webassets/package.json ]; then

@@ -1,0 +1,113 @@
+"""A real Orthanc for tests: free loopback port, temporary storage, our plugin and/or the C++ one."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+PYTHON_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPython.so"
+CPP_WSI_PLUGIN = "/usr/share/orthanc/plugins/libOrthancWSI.so"
+START_TIMEOUT_S = 30
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OrthancServer:
+    """Context manager: `with OrthancServer(script, storage_dir=tmp) as server: server.get(...)`."""
+
+    def __init__(self, script: Path | None, *, load_cpp_wsi: bool = False, extra_config: dict | None = None,
+                 storage_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.directory = Path(storage_dir)
+        self.log_path = self.directory / "orthanc.log"
+        plugins = ([PYTHON_PLUGIN] if script else []) + ([CPP_WSI_PLUGIN] if load_cpp_wsi else [])
+        self.config = {
+            "Name": "test", "HttpPort": self.port, "DicomServerEnabled": False, "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False, "HttpCompressionEnabled": False, "KeepAlive": True,
+            "StorageDirectory": str(self.directory / "db"), "IndexDirectory": str(self.directory / "db"),
+            "Plugins": plugins, **({"PythonScript": str(script)} if script else {}), **(extra_config or {}),
+        }
+        self._process: subprocess.Popen | None = None
+
+    def __enter__(self) -> OrthancServer:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config_path = self.directory / "orthanc.json"
+        config_path.write_text(json.dumps(self.config, indent=2))
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(["Orthanc", str(config_path)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"Orthanc exited at start:\n{self.log_tail()}")
+            try:
+                if self.get("/system")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"Orthanc did not answer within {START_TIMEOUT_S} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=5)
+        self._process = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        return self.request("GET", path, headers=headers)
+
+    def get_json(self, path: str) -> object:
+        status, _, body = self.get(path)
+        if status != 200:
+            raise AssertionError(f"GET {path}: {status} {body[:300]!r}")
+        return json.loads(body)
+
+    def upload(self, paths: list[Path]) -> list[str]:
+        """POST each file to /instances; returns the instance ids."""
+        ids = []
+        for path in paths:
+            status, _, body = self.request("POST", "/instances", Path(path).read_bytes(),
+                                           {"Content-Type": "application/dicom"})
+            if status != 200:
+                raise AssertionError(f"upload {path}: {status} {body[:300]!r}")
+            ids.append(json.loads(body)["ID"])
+        return ids
