@@ -22,16 +22,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser.slides import SlideSpec, write_slide
-from tests.browser.viewer_page import SLIDE_MM, SLIDE_PX, TILE_PX
+from tests.browser.slides import NPOT, SPARSE, write_slide
+from tests.browser.viewer_page import CHROMIUM, CHROMIUM_ARGS, SLIDE_MM, SLIDE_PX, TILE_PX, VIEWPORT
 from tests.support.source import textured_image
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-VIEWPORT = {"width": 1200, "height": 800}
 
 
 
@@ -172,16 +168,6 @@ def slides(orthanc: Orthanc, tmp_path_factory: pytest.TempPathFactory) -> Slides
     return Slides(pixels, jpeg, jpeg2000, ct)
 
 
-# Written by tests/browser/slides.py: levels 1, 3, 9 (not powers of two) and a TILED_SPARSE slide with
-# left-out tiles, two optical paths, three focal planes and associated images.
-NPOT = SlideSpec(textured_image(2000, 1500, seed=11), spacing_mm=0.0005, factors=(1, 3, 9),
-                 description="Levels 1, 3, 9")
-SPARSE = SlideSpec(textured_image(1500, 1100, seed=12), spacing_mm=0.0005, factors=(1, 4),
-                   missing={(0, 2, 1), (0, 3, 1), (0, 2, 2)}, focal_planes_um=(-1.0, 0.0, 1.0),
-                   optical_paths=(("1", "Brightfield"), ("2", "Fluorescence")),
-                   associated=("LABEL", "OVERVIEW", "THUMBNAIL"), description="Sparse, 2 paths, 3 planes")
-
-
 @pytest.fixture(scope="session")
 def written(orthanc: Orthanc) -> dict[str, str]:
     """Series ids of the written slides, by name."""
@@ -195,19 +181,25 @@ def written(orthanc: Orthanc) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def browser(tmp_path_factory: pytest.TempPathFactory, orthanc: Orthanc):
+def playwright():
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-            viewport=VIEWPORT)
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=orthanc.url.rstrip("/"))
-        try:
-            yield context
-        finally:
-            context.close()
+    with sync_api.sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright, tmp_path_factory: pytest.TempPathFactory, orthanc: Orthanc):
+    """One chromium profile for the session, allowed to use the clipboard on the test Orthanc."""
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+        viewport=VIEWPORT)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=orthanc.url.rstrip("/"))
+    try:
+        yield context
+    finally:
+        context.close()
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
 from pydicom.uid import JPEGBaseline8Bit, generate_uid
 
+from tests.support.source import textured_image
+
 WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"
 PADDING = (255, 0, 255)
 
@@ -171,3 +173,13 @@ def _associated_picture(pixels: np.ndarray, flavor: str) -> np.ndarray:
     image = Image.fromarray(pixels)
     return np.asarray(image.resize((width, max(1, round(width * image.height / image.width)))))
 
+
+
+# The slides of the browser tests: levels 1, 3, 9 (not powers of two), and a TILED_SPARSE slide with
+# left-out tiles, two optical paths, three focal planes and associated images.
+NPOT = SlideSpec(textured_image(2000, 1500, seed=11), spacing_mm=0.0005, factors=(1, 3, 9),
+                 description="Levels 1, 3, 9")
+SPARSE = SlideSpec(textured_image(1500, 1100, seed=12), spacing_mm=0.0005, factors=(1, 4),
+                   missing={(0, 2, 1), (0, 3, 1), (0, 2, 2)}, focal_planes_um=(-1.0, 0.0, 1.0),
+                   optical_paths=(("1", "Brightfield"), ("2", "Fluorescence")),
+                   associated=("LABEL", "OVERVIEW", "THUMBNAIL"), description="Sparse, 2 paths, 3 planes")

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.browser.conftest import NPOT, SPARSE
-from tests.browser.slides import level_pixels, variant
+from tests.browser.slides import NPOT, SPARSE, level_pixels, variant
 from tests.browser.viewer_page import (
     best_psnr,
     hide_overlays,

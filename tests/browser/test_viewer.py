@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from tests.browser.viewer_page import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     SLIDE_PX,
+    VIEWPORT,
     best_psnr,
     image_origin_on_screen,
     open_viewer,
@@ -189,3 +192,38 @@ def test_not_a_slide_shows_an_error(orthanc, slides, page):
     status.wait_for(state="visible")
     page.wait_for_function("document.getElementById('status').classList.contains('error')")
     assert "not a whole-slide image" in status.inner_text()
+
+
+def _touch(cdp, kind: str, points: list[tuple[float, float]]) -> None:
+    cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [
+        {"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)]})
+
+
+def test_touch_pans_and_pinch_zooms(orthanc, slides, playwright, tmp_path):
+    """One finger pans, two fingers pinch-zoom (a touch-screen context of its own)."""
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path / "profile"), executable_path=CHROMIUM, args=CHROMIUM_ARGS, viewport=VIEWPORT,
+        has_touch=True)
+    try:
+        page = context.new_page()
+        open_viewer(page, orthanc.url, slides.jpeg, x=1500, y=1500, zoom=0.5)
+        cdp = context.new_cdp_session(page)
+        box = page.locator("#viewer").bounding_box()
+        cx, cy = box["x"] + 600, box["y"] + 380
+        before = view(page)
+        _touch(cdp, "touchStart", [(cx, cy)])
+        for step in range(1, 11):
+            _touch(cdp, "touchMove", [(cx - 20 * step, cy - 10 * step)])
+        _touch(cdp, "touchEnd", [])
+        page.wait_for_timeout(1500)
+        panned = view(page)
+        # Dragging 200 px left and 100 px up shows what was right and below: +400, +200 image px.
+        assert panned["x"] - before["x"] > 300 and panned["y"] - before["y"] > 150
+        _touch(cdp, "touchStart", [(cx - 50, cy), (cx + 50, cy)])
+        for step in range(1, 11):
+            _touch(cdp, "touchMove", [(cx - 50 - 15 * step, cy), (cx + 50 + 15 * step, cy)])
+        _touch(cdp, "touchEnd", [])
+        page.wait_for_timeout(1500)
+        assert view(page)["zoom"] > 1.8 * panned["zoom"]
+    finally:
+        context.close()

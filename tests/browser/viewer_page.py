@@ -11,6 +11,11 @@ from urllib.parse import urlencode
 import numpy as np
 from PIL import Image
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1200, "height": 800}
+
 # The main test slide: square (OrthancWSIDicomizer 1.1 swaps the two pixel spacings of a non-square
 # image), not a multiple of the tile size (padded edge tiles), 0.25 µm per pixel.
 SLIDE_PX = 3000
