@@ -36,6 +36,7 @@ class SlideSpec:
     optical_paths: tuple[tuple[str, str], ...] = (("1", "Brightfield"),)
     associated: tuple[str, ...] = ()  # "LABEL", "OVERVIEW", "THUMBNAIL"
     description: str = "Test slide"
+    background_lab: tuple[int, int, int] | None = None  # RecommendedAbsentPixelCIELabValue, DICOM-scaled
 
 
 def level_pixels(pixels: np.ndarray, factor: int) -> np.ndarray:
@@ -90,6 +91,8 @@ def _base(spec: SlideSpec, uids: tuple[str, str, str], flavor: str, number: int)
     ds.ImagedVolumeWidth = spec.pixels.shape[1] * spec.spacing_mm
     ds.ImagedVolumeHeight = spec.pixels.shape[0] * spec.spacing_mm
     ds.ImagedVolumeDepth = 0.001
+    if spec.background_lab:
+        ds.RecommendedAbsentPixelCIELabValue = list(spec.background_lab)
     paths = []
     for identifier, description in spec.optical_paths:
         item = Dataset()
@@ -182,4 +185,5 @@ NPOT = SlideSpec(textured_image(2000, 1500, seed=11), spacing_mm=0.0005, factors
 SPARSE = SlideSpec(textured_image(1500, 1100, seed=12), spacing_mm=0.0005, factors=(1, 4),
                    missing={(0, 2, 1), (0, 3, 1), (0, 2, 2)}, focal_planes_um=(-1.0, 0.0, 1.0),
                    optical_paths=(("1", "Brightfield"), ("2", "Fluorescence")),
-                   associated=("LABEL", "OVERVIEW", "THUMBNAIL"), description="Sparse, 2 paths, 3 planes")
+                   associated=("LABEL", "OVERVIEW", "THUMBNAIL"), description="Sparse, 2 paths, 3 planes",
+                   background_lab=(58982, 32896, 32896))  # L* 90, neutral: a light grey

@@ -72,9 +72,14 @@ def test_sparse_slide_shows_background_where_tiles_are_left_out(orthanc, written
     hide_overlays(page)
     shot = screenshot(page, artifacts / "sparse-missing-tiles.png")
     left, top = (round(v) for v in image_origin_on_screen(page))
+    background = orthanc.json(f"wsi/pyramids/{series}")["BackgroundColor"]
+    rgb = np.array([int(background[i:i + 2], 16) for i in (1, 3, 5)])
+    assert rgb.min() >= 215 and rgb.max() <= 235 and np.ptp(rgb) <= 3  # the slide's light grey (L* 90)
+    stage = page.evaluate("getComputedStyle(document.getElementById('viewer')).backgroundColor")
+    assert stage == f"rgb({rgb[0]}, {rgb[1]}, {rgb[2]})"
     # Tile (2, 1) of level 0 is left out: background; tile (1, 1) is there: the source (plane z = 0).
     missing = shot[top + 256 + 8:top + 512 - 8, left + 512 + 8:left + 768 - 8]
-    assert missing.size and np.abs(missing.astype(int) - 255).max() <= 2
+    assert missing.size and np.abs(missing.astype(int) - rgb).max() <= 2
     present = (left + 256 + 8, top + 256 + 8, left + 512 - 8, top + 512 - 8)
     assert best_psnr(shot, variant(SPARSE.pixels, 0, 0.0), left, top, present) > 27
     assert _magenta(shot) == 0
