@@ -277,3 +277,11 @@ def test_a_ct_series_is_not_whole_slide(ours, tmp_path):
     series = series_of(ours, [Path(get_testdata_file("CT_small.dcm"))])
     assert ours.get(f"/wsi/pyramids/{series}")[0] == 404
     assert ours.get(f"/wsi/tiles/{series}/0/0/0")[0] == 404
+
+
+def test_a_configuration_error_is_logged_naming_the_key(tmp_path):
+    config = {"WholeSlideImaging": {"CacheSizeMB": "lots"}}
+    with OrthancServer(SCRIPT, storage_dir=tmp_path, extra_config=config) as server:
+        assert server.get("/wsi/pyramids/00000000-00000000-00000000-00000000-00000000")[0] == 404  # no routes
+        log = server.log_path.read_text()
+    assert "WholeSlideImaging.CacheSizeMB: expected a whole number" in log
