@@ -1,4 +1,5 @@
-"""Browser tests: a real Orthanc with the plugin, slides made by OrthancWSIDicomizer, headless Debian chromium.
+"""Browser tests: a real Orthanc with the plugin (tests/support/orthanc_server.py), slides made by
+OrthancWSIDicomizer and tests/browser/slides.py, headless Debian chromium.
 
 Screenshots go to /test-artifacts/browser/ at the top of the checkout (git-ignored) for a person to look at.
 """
@@ -8,12 +9,8 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +21,7 @@ from PIL import Image
 
 from tests.browser.slides import NPOT, SPARSE, write_slide
 from tests.browser.viewer_page import CHROMIUM, CHROMIUM_ARGS, SLIDE_MM, SLIDE_PX, TILE_PX, VIEWPORT
+from tests.support.orthanc_server import OrthancServer
 from tests.support.source import textured_image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,74 +29,23 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
 
 
-@dataclass
 class Orthanc:
-    url: str  # ends with "/"
-    process: subprocess.Popen
-    log: Path
+    """The test Orthanc (tests/support/orthanc_server.py) seen as the browser sees it: `url` ends with "/"."""
+
+    def __init__(self, server: OrthancServer) -> None:
+        self.server = server
+        self.url = server.url + "/"
 
     def json(self, path: str) -> object:
-        with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=60) as answer:
-            return json.loads(answer.read())
+        return self.server.get_json("/" + path.lstrip("/"))
 
     def status(self, path: str) -> int:
-        try:
-            with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=60) as answer:
-                return answer.status
-        except urllib.error.HTTPError as error:
-            return error.code
+        return self.server.get("/" + path.lstrip("/"))[0]
 
     def upload(self, data: bytes) -> dict:
-        request = urllib.request.Request(self.url + "instances", data=data, method="POST")
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return json.loads(answer.read())
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_orthanc(directory: Path) -> Orthanc:
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/"
-    config = {
-        "Name": "browser-test", "HttpPort": port, "DicomServerEnabled": False, "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False, "StorageDirectory": str(directory / "db"),
-        "IndexDirectory": str(directory / "db"), "HttpCompressionEnabled": False,
-        "Plugins": ["/usr/share/orthanc/plugins/libOrthancPython.so"],
-        "PythonScript": str(ROOT / "plugin" / "wsi_plugin.py"),
-        "WholeSlideImaging": {"EnableIIIF": True, "OrthancPublicURL": url, "VirtualEnv": sys.prefix,
-                              "ServeMirador": True, "ServeOpenSeadragon": True},
-    }
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "orthanc.json").write_text(json.dumps(config))
-    log = directory / "orthanc.log"
-    process = subprocess.Popen(["Orthanc", str(directory / "orthanc.json")], stdout=log.open("wb"),
-                               stderr=subprocess.STDOUT)
-    orthanc = Orthanc(url, process, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Orthanc exited: {log.read_text()[-2000:]}")
-        try:
-            if orthanc.status("system") == 200:
-                return orthanc
-        except OSError:
-            pass
-        time.sleep(0.2)
-    orthanc.stop()
-    raise RuntimeError("Orthanc did not start")
+        status, _, body = self.server.request("POST", "/instances", data, {"Content-Type": "application/dicom"})
+        assert status == 200, body[:300]
+        return json.loads(body)
 
 
 def _dicomize(orthanc: Orthanc, source: Path, folder: Path, compression: str, size_mm: float) -> str:
@@ -149,11 +96,16 @@ class Slides:
 
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
-    server = _start_orthanc(tmp_path_factory.mktemp("browser-orthanc"))
-    try:
-        yield server
-    finally:
-        server.stop()
+    if shutil.which("Orthanc") is None:
+        pytest.skip("Orthanc is not installed")
+    server = OrthancServer(ROOT / "plugin" / "wsi_plugin.py", storage_dir=tmp_path_factory.mktemp("orthanc"))
+    server.config["Name"] = "browser-test"
+    # The IIIF test pages fetch what the manifest and info.json name: they must name this server.
+    server.config["WholeSlideImaging"] = {"EnableIIIF": True, "OrthancPublicURL": server.url + "/",
+                                          "VirtualEnv": sys.prefix, "ServeMirador": True,
+                                          "ServeOpenSeadragon": True}
+    with server:
+        yield Orthanc(server)
 
 
 @pytest.fixture(scope="session")
