@@ -2,7 +2,9 @@
 
 TILED_SPARSE with per-frame positions: levels of any downsample, tiles left out, several focal planes and
 optical paths, and associated label/overview images. Edge tiles are padded with magenta, which no source
-pixel comes close to, so padding that reaches the screen is easy to find.
+pixel comes close to, so padding that reaches the screen is easy to find; tests/support/writer.py pads with
+the background colour (as scanners do), which would hide such a leak. Focal planes away from 0 are blurred,
+so a plane change shows as a loss of sharpness.
 """
 
 from __future__ import annotations
