@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -25,10 +27,12 @@ class OrthancServer:
     """Context manager: `with OrthancServer(script, storage_dir=tmp) as server: server.get(...)`."""
 
     def __init__(self, script: Path | None, *, load_cpp_wsi: bool = False, extra_config: dict | None = None,
-                 storage_dir: Path) -> None:
+                 storage_dir: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.directory = Path(storage_dir)
+        # Without a folder from the caller, a temporary one is made and removed at stop.
+        self._own_directory = storage_dir is None
+        self.directory = Path(storage_dir) if storage_dir else Path(tempfile.mkdtemp(prefix="orthanc-test-"))
         self.log_path = self.directory / "orthanc.log"
         plugins = ([PYTHON_PLUGIN] if script else []) + ([CPP_WSI_PLUGIN] if load_cpp_wsi else [])
         self.config = {
@@ -75,6 +79,8 @@ class OrthancServer:
                 self._process.kill()
                 self._process.wait(timeout=5)
         self._process = None
+        if self._own_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -111,3 +117,11 @@ class OrthancServer:
                 raise AssertionError(f"upload {path}: {status} {body[:300]!r}")
             ids.append(json.loads(body)["ID"])
         return ids
+
+    def upload_series(self, paths: list[Path]) -> str:
+        """Upload the files of one series; returns the Orthanc series id."""
+        ids = self.upload(paths)
+        series = {self.get_json(f"/instances/{instance}")["ParentSeries"] for instance in ids}
+        if len(series) != 1:
+            raise AssertionError(f"{len(paths)} files gave {len(series)} series")
+        return series.pop()
