@@ -26,6 +26,7 @@ for _uid, _name in (("1.2.840.10008.1.2.4.110", "JPEG XL Lossless"),
                     ("1.2.840.10008.1.2.4.111", "JPEG XL JPEG Recompression"),
                     ("1.2.840.10008.1.2.4.112", "JPEG XL")):
     UID_dictionary.setdefault(_uid, (_name, "Transfer Syntax", "", "", ""))
+ORIGIN_MM = (20.0, 40.0)  # slide coordinates of the top-left pixel
 NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"}
 
 
@@ -64,6 +65,20 @@ ENCODERS = {
     "1.2.840.10008.1.2.4.112": (lambda t: bytes(imagecodecs.jpegxl_encode(t, distance=1.0)), "RGB"),
     "1.2.840.10008.1.2.5": (_rle, "RGB"),
 }
+
+
+def lab_to_rgb(lab: Sequence[int]) -> tuple[int, int, int]:
+    """DICOM-encoded CIELab (L 0..65535 for 0..100, a/b 0..65535 for -128..127) to sRGB, D65 white."""
+    lightness = lab[0] * 100.0 / 65535
+    a, b = (value * 255.0 / 65535 - 128 for value in lab[1:])
+    fy = (lightness + 16) / 116
+    f = np.array([fy + a / 500, fy, fy - b / 200])
+    xyz = np.where(f > 6 / 29, f**3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * np.array([0.95047, 1.0, 1.08883])
+    linear = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]]) @ xyz
+    linear = np.clip(linear, 0.0, 1.0)
+    srgb = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    red, green, blue = (int(v + 0.5) for v in np.clip(srgb * 255, 0, 255))
+    return red, green, blue
 
 
 def plane_image(source: np.ndarray, path_index: int, plane_index: int) -> np.ndarray:
@@ -107,8 +122,9 @@ def _base(uids: dict[str, str], flavor: str, width: int, height: int, tile: tupl
     ds.StudyDescription = descriptions.get("study", "Test study")
     ds.SeriesDescription = descriptions.get("series", "Test slide")
     ds.SeriesNumber, ds.Manufacturer = 1, "orthanc-wsi-py tests"
-    ds.ImageType = ["ORIGINAL" if flavor != "VOLUME-DERIVED" else "DERIVED", "PRIMARY",
-                    "VOLUME" if flavor.startswith("VOLUME") else flavor, "NONE"]
+    derived = flavor == "VOLUME-DERIVED"
+    ds.ImageType = ["DERIVED" if derived else "ORIGINAL", "PRIMARY",
+                    "VOLUME" if flavor.startswith("VOLUME") else flavor, "RESAMPLED" if derived else "NONE"]
     ds.TotalPixelMatrixColumns, ds.TotalPixelMatrixRows = width, height
     ds.Columns, ds.Rows = tile
     ds.SamplesPerPixel, ds.BitsAllocated, ds.BitsStored, ds.HighBit = 3, 8, 8, 7
@@ -117,7 +133,7 @@ def _base(uids: dict[str, str], flavor: str, width: int, height: int, tile: tupl
     ds.ImagedVolumeDepth = 0.001
     ds.ImageOrientationSlide = [0, -1, 0, -1, 0, 0]
     origin = Dataset()
-    origin.XOffsetInSlideCoordinateSystem, origin.YOffsetInSlideCoordinateSystem = 20.0, 40.0
+    origin.XOffsetInSlideCoordinateSystem, origin.YOffsetInSlideCoordinateSystem = ORIGIN_MM
     ds.TotalPixelMatrixOriginSequence = DicomSequence([origin])
     ds.SpecimenLabelInImage, ds.BurnedInAnnotation = "NO", "NO"
     ds.VolumetricProperties, ds.FocusMethod, ds.ExtendedDepthOfField = "VOLUME", "AUTO", "NO"
@@ -154,11 +170,14 @@ def _shared_groups(ds: Dataset, spacing_mm: float, plane_step_mm: float) -> None
     ds.SharedFunctionalGroupsSequence = DicomSequence([shared])
 
 
-def _frame_group(column: int, row: int, z_um: float, path: str, tile: tuple[int, int]) -> Dataset:
+def _frame_group(column: int, row: int, z_um: float, path: str, tile: tuple[int, int],
+                 spacing_mm: float) -> Dataset:
     position = Dataset()
     position.ColumnPositionInTotalImagePixelMatrix = column * tile[0] + 1
     position.RowPositionInTotalImagePixelMatrix = row * tile[1] + 1
-    position.XOffsetInSlideCoordinateSystem, position.YOffsetInSlideCoordinateSystem = 0.0, 0.0
+    # ImageOrientationSlide [0, -1, 0, -1, 0, 0]: going down the rows decreases X, along a row decreases Y.
+    position.XOffsetInSlideCoordinateSystem = round(ORIGIN_MM[0] - row * tile[1] * spacing_mm, 6)
+    position.YOffsetInSlideCoordinateSystem = round(ORIGIN_MM[1] - column * tile[0] * spacing_mm, 6)
     position.ZOffsetInSlideCoordinateSystem = z_um
     path_item = Dataset()
     path_item.OpticalPathIdentifier = path
@@ -184,38 +203,43 @@ def _save(ds: Dataset, frames: list[bytes], syntax: str, photometric: str, path:
     return path
 
 
-def write_slide(out_dir: Path, image: np.ndarray, *, tile_size: tuple[int, int] = (256, 256),
+def write_slide(out_dir: Path, image: np.ndarray, *,
+                tile_size: tuple[int, int] | Sequence[tuple[int, int]] = (256, 256),
                 downsamples: Sequence[int] = (1, 2, 4), transfer_syntax: str = "1.2.840.10008.1.2.4.50",
                 organization: str = "TILED_FULL", holes: set[tuple[int, int, int]] = frozenset(),
                 focal_planes: Sequence[float] = (0.0,), optical_paths: Sequence[str] = ("1",),
                 frames_per_instance: int | None = None, associated: Sequence[str] = (),
                 pixel_spacing_mm: float = 0.00025, icc: bytes | None = None,
                 background_lab: tuple[int, int, int] | None = None,
-                descriptions: dict[str, str] | None = None) -> list[Path]:
+                descriptions: dict[str, str] | None = None, study_uid: str | None = None,
+                series_uid: str | None = None) -> list[Path]:
     """Write a pyramid (finest level first) and its associated images; returns the file paths.
 
+    tile_size: (width, height) for every level, or one (width, height) per level.
     holes: (level, column, row) tiles left out (TILED_SPARSE only). Each (optical path, focal plane)
     shows `plane_image(image, path index, plane index)`.
     """
+    tile_sizes = _tile_sizes(tile_size, len(downsamples))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    uids = {"study": generate_uid(), "series": generate_uid(), "frame": generate_uid()}
-    background = (255, 255, 255) if background_lab is None else (0, 0, 0) if background_lab[0] == 0 else (255,) * 3
+    uids = {"study": study_uid or generate_uid(), "series": series_uid or generate_uid(), "frame": generate_uid()}
+    background = (255, 255, 255) if background_lab is None else lab_to_rgb(background_lab)
     encode, photometric = ENCODERS.get(transfer_syntax, (lambda t: t.tobytes(), "RGB"))
     written = []
     for level, factor in enumerate(downsamples):
+        tile = tile_sizes[level]
         scaled = level_image(image, factor)
         frames, groups = [], []
         for p_index, path in enumerate(optical_paths):
             for z_index, z_um in enumerate(focal_planes):
                 view = plane_image(scaled, p_index, z_index) if (p_index or z_index) else scaled
-                for column, row, block in _tiles(view, tile_size, background):
+                for column, row, block in _tiles(view, tile, background):
                     if organization == "TILED_SPARSE" and (level, column, row) in holes:
                         continue
                     frames.append(encode(block))
-                    groups.append(_frame_group(column, row, z_um, path, tile_size))
+                    groups.append(_frame_group(column, row, z_um, path, tile, pixel_spacing_mm * factor))
         flavor = "VOLUME" if level == 0 else "VOLUME-DERIVED"
-        ds = _base(uids, flavor, scaled.shape[1], scaled.shape[0], tile_size, pixel_spacing_mm * factor,
+        ds = _base(uids, flavor, scaled.shape[1], scaled.shape[0], tile, pixel_spacing_mm * factor,
                    descriptions or {})
         ds.DimensionOrganizationType = organization
         ds.TotalPixelMatrixFocalPlanes = len(focal_planes)
@@ -233,6 +257,14 @@ def write_slide(out_dir: Path, image: np.ndarray, *, tile_size: tuple[int, int] 
         written.append(_associated(out_dir, uids, flavor, image, transfer_syntax, encode, photometric,
                                    pixel_spacing_mm, 100 + number))
     return written
+
+
+def _tile_sizes(tile_size: tuple[int, int] | Sequence[tuple[int, int]], levels: int) -> list[tuple[int, int]]:
+    if len(tile_size) == 2 and all(isinstance(v, int) for v in tile_size):
+        return [tuple(tile_size)] * levels  # type: ignore[list-item]
+    if len(tile_size) != levels:
+        raise ValueError(f"{len(tile_size)} tile sizes for {levels} levels")
+    return [tuple(size) for size in tile_size]  # type: ignore[misc]
 
 
 def _write_parts(ds: Dataset, frames: list[bytes], syntax: str, photometric: str, stem: Path,
