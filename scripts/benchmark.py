@@ -1,0 +1,569 @@
+#!/usr/bin/env python3
+"""Tile throughput of this plugin against the C++ WSI plugin, with Orthanc's raw-frame route as the floor.
+
+    .venv/bin/python scripts/benchmark.py [--quick] [--duration S]
+
+Makes (once, cached under tests/.cache/bench/) a synthetic tissue-like 8192x6144 slide, dicomized by
+OrthancWSIDicomizer as JPEG and as lossless JPEG 2000 (512x512 tiles, 5 levels); uploads both into a temporary
+Orthanc storage; then starts one Orthanc at a time on 127.0.0.1 (never two at once: they would share the cores)
+and drives it with `wrk` (keep-alive) at each concurrency:
+
+- cold: every tile once, in random order, in a freshly started Orthanc (series metadata already loaded);
+- warm: a hot set of level-0 tiles repeated for the duration;
+- browser: warm, but sending `Accept-Encoding: gzip, deflate` as every browser does, with
+  HttpCompressionEnabled on and off, to show what Orthanc's gzip of already-compressed tiles costs.
+
+Prints a markdown table (tiles/s, p50/p99 latency, ratio ours/C++). Standard library, numpy and Pillow only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "tests" / ".cache" / "bench"
+PYTHON_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPython.so"
+CPP_PLUGIN = "/usr/share/orthanc/plugins/libOrthancWSI.so"
+DICOMIZER = "/usr/bin/OrthancWSIDicomizer"
+WIDTH, HEIGHT, TILE, LEVELS = 8192, 6144, 512, 5
+BROWSER_HEADERS = {"Accept-Encoding": "gzip, deflate"}
+SEED = 20240611
+VERSION = "v2"  # of the synthetic slide: bump when tissue_image changes
+TICKS = os.sysconf("SC_CLK_TCK")
+
+# wrk script: requests the paths of a list file. mode=once walks each thread's share once then stops the
+# thread (cold); mode=loop cycles (warm). done() prints one "BENCH {json}" line (latencies in microseconds).
+LUA = r"""
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock, bench_timespec *now);
+int kill(int pid, int sig);
+int getpid(void);
+]]
+local timespec = ffi.new("bench_timespec")
+local function now() -- CLOCK_MONOTONIC, seconds: comparable across wrk's threads
+   ffi.C.clock_gettime(1, timespec)
+   return tonumber(timespec.tv_sec) + tonumber(timespec.tv_nsec) * 1e-9
+end
+
+local threads, next_tid = {}, 0
+function setup(thread)
+   thread:set("tid", next_tid)
+   threads[#threads + 1] = thread
+   next_tid = next_tid + 1
+end
+
+local options, list, count, pos, answered, verified = {}, nil, 0, 0, 0, false
+first_at, last_at = 0, 0
+
+function init(args)
+   for i = 0, 16 do
+      local key, value = tostring(args[i] or ""):match("^(%w+)=(.*)$")
+      if key then options[key] = value end
+   end
+   if options.mode ~= "once" then response = nil end -- wrk then skips parsing headers and bodies
+end
+
+local function load()
+   list = {}
+   local n_threads, line_no = tonumber(options.threads), 0
+   for line in io.lines(options.list) do
+      if line_no % n_threads == tid then
+         count = count + 1
+         list[count] = wrk.format(nil, line)
+      end
+      line_no = line_no + 1
+   end
+end
+
+function request()
+   if not list then load() end
+   if tid == 0 and not verified then
+      verified = true -- wrk calls request() once on thread 0 to check it: do not use up a path
+      return list[1]
+   end
+   if first_at == 0 then first_at = now() end
+   if options.mode == "once" then
+      pos = pos + 1
+      return pos <= count and list[pos] or "" -- an empty request leaves the connection idle
+   end
+   pos = pos % count + 1
+   return list[pos]
+end
+
+-- wrk's main thread sleeps for the whole duration: when every thread has walked its list, a flag file per
+-- thread lets the last one interrupt that sleep with SIGINT, which wrk handles by reporting.
+local function all_finished()
+   io.open(options.flags .. "/" .. tid, "w"):close()
+   for i = 0, tonumber(options.threads) - 1 do
+      local flag = io.open(options.flags .. "/" .. i, "r")
+      if not flag then return false end
+      flag:close()
+   end
+   return true
+end
+
+function response(status, headers, body)
+   answered = answered + 1
+   last_at = now()
+   if answered >= count then
+      wrk.thread:stop()
+      if all_finished() then ffi.C.kill(ffi.C.getpid(), 2) end
+   end
+end
+
+function done(summary, latency, requests)
+   local first, last = math.huge, 0
+   for _, thread in ipairs(threads) do
+      local a, b = thread:get("first_at"), thread:get("last_at")
+      if a and a > 0 then first = math.min(first, a) end
+      if b then last = math.max(last, b) end
+   end
+   local e = summary.errors
+   io.write(string.format('BENCH {"requests": %d, "duration_us": %d, "bytes": %d, "p50_us": %d, ' ..
+      '"p99_us": %d, "errors": %d, "walk_s": %.6f}\n', summary.requests, summary.duration, summary.bytes,
+      latency:percentile(50), latency:percentile(99), e.connect + e.read + e.write + e.status,
+      last > first and last - first or 0))
+end
+"""
+
+
+@dataclass(frozen=True)
+class Server:
+    kind: str  # "raw" (Orthanc alone: the floor), "cpp" (libOrthancWSI) or "ours"
+    gzip: bool  # HttpCompressionEnabled
+
+    @property
+    def label(self) -> str:
+        return {"raw": "raw frame (floor)", "cpp": "C++ plugin", "ours": "ours"}[self.kind]
+
+
+RAW, CPP, OURS = Server("raw", True), Server("cpp", True), Server("ours", False)  # Orthanc default / shipped
+
+
+@dataclass
+class Slide:
+    kind: str  # "jpeg" or "jpeg2000"
+    frames: dict[tuple[str, int, int, int], tuple[str, int]]  # (series, level, x, y) -> (instance, frame)
+
+    def path(self, tile: tuple[str, int, int, int], server: Server) -> str:
+        if server.kind == "raw":
+            return "/instances/{}/frames/{}/raw".format(*self.frames[tile])
+        return "/wsi/tiles/{}/{}/{}/{}".format(*tile)
+
+    @property
+    def series(self) -> list[str]:
+        return sorted({tile[0] for tile in self.frames})
+
+
+@dataclass
+class Row:
+    scenario: str
+    concurrency: int
+    server: Server
+    tiles_per_s: float
+    p50_ms: float
+    p99_ms: float
+    kb_per_tile: float
+    cpu_ms_per_tile: float  # the Orthanc process's user + system CPU time
+    note: str = ""
+
+
+# ---- slides --------------------------------------------------------------------------------------------
+def tissue_image(width: int, height: int, seed: int = 1) -> np.ndarray:
+    """RGB uint8 H&E-like picture: glass, pink stroma with fibres, purple nuclei and a little sensor grain."""
+    rng = np.random.default_rng(seed)
+
+    def smooth(cell: int) -> np.ndarray:
+        grid = rng.random((height // cell + 2, width // cell + 2), dtype=np.float32)
+        resized = Image.fromarray(grid, mode="F").resize((width, height), Image.Resampling.BICUBIC)
+        return np.asarray(resized, dtype=np.float32)
+
+    tissue = np.clip((0.7 * smooth(1024) + 0.3 * smooth(128) - 0.45) * 6, 0, 1)
+    nuclei = np.clip((smooth(6) - 0.62) * 6, 0, 1) * tissue
+    fibre = smooth(24) - 0.5
+    grain = rng.integers(-3, 4, size=(height, width), dtype=np.int8).astype(np.float32)
+    out = np.empty((height, width, 3), np.uint8)
+    for c, (glass, eosin, haem) in enumerate(zip((242, 240, 244), (235, 150, 190), (90, 60, 150), strict=True)):
+        value = glass + tissue * (eosin - glass + 30 * fibre) + nuclei * (haem - eosin) + grain * (0.3 + tissue)
+        out[..., c] = np.clip(value, 0, 255)
+    return out
+
+
+def source_png() -> Path:
+    path = CACHE / f"source-{VERSION}-{WIDTH}x{HEIGHT}.png"
+    if not path.exists():
+        log(f"making {path.name}")
+        CACHE.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part.png")
+        Image.fromarray(tissue_image(WIDTH, HEIGHT)).save(partial, compress_level=1)
+        partial.rename(path)
+    return path
+
+
+def dicomized(kind: str, copy: int) -> Path:
+    """A folder of DICOM files; each copy is a separate dicomizer run, hence a separate series."""
+    folder = CACHE / f"{VERSION}-{kind}-{copy}"
+    if (folder / ".complete").exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    log(f"dicomizing {folder.name}")
+    command = [DICOMIZER, str(source_png()), "--pyramid=1", f"--levels={LEVELS}", f"--compression={kind}",
+               f"--tile-width={TILE}", f"--tile-height={TILE}", "--threads=2", f"--folder={folder}"]
+    if kind == "jpeg":
+        command.append("--jpeg-quality=90")
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"dicomizer failed: {done.stderr[-2000:]}")
+    (folder / ".complete").touch()
+    return folder
+
+
+# ---- Orthanc --------------------------------------------------------------------------------------------
+class Client:
+    def __init__(self, port: int, pid: int) -> None:
+        self.port, self.pid = port, pid
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        try:
+            connection.request(method, path, body, headers or {})
+            answer = connection.getresponse()
+            return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+        finally:
+            connection.close()
+
+    def json(self, path: str) -> dict:
+        status, _, body = self.request("GET", path)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: HTTP {status}: {body[:200]!r}")
+        return json.loads(body)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def orthanc_config(server: Server, port: int, db: Path) -> dict:
+    config: dict = {"Name": f"bench-{server.kind}", "HttpPort": port, "DicomServerEnabled": False,
+                    "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "StorageDirectory": str(db),
+                    "IndexDirectory": str(db), "HttpCompressionEnabled": server.gzip, "KeepAlive": True,
+                    "HttpThreadsCount": 50, "Plugins": []}
+    if server.kind == "cpp":
+        config["Plugins"] = [CPP_PLUGIN]
+    elif server.kind == "ours":
+        config.update(Plugins=[PYTHON_PLUGIN], PythonScript=str(ROOT / "plugin" / "wsi_plugin.py"),
+                      WholeSlideImaging={"CacheSizeMB": 256})
+    return config
+
+
+@contextlib.contextmanager
+def running(server: Server, workdir: Path) -> Iterator[Client]:
+    """One Orthanc on 127.0.0.1 over the shared temporary storage; always stopped on the way out."""
+    port = free_port()
+    config = workdir / "orthanc.json"
+    config.write_text(json.dumps(orthanc_config(server, port, workdir / "db")))
+    with open(workdir / "orthanc.log", "ab") as log_file:
+        process = subprocess.Popen(["Orthanc", str(config)], stdout=log_file, stderr=subprocess.STDOUT,
+                                   cwd=workdir)
+        try:
+            client = Client(port, process.pid)
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"Orthanc exited with {process.returncode}: see {workdir}/orthanc.log")
+                with contextlib.suppress(OSError):
+                    if client.request("GET", "/system")[0] == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("Orthanc did not start within 60 s")
+                time.sleep(0.1)
+            yield client
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def upload(client: Client, folder: Path) -> str:
+    series = set()
+    for file in sorted(folder.glob("*.dcm")):
+        status, _, body = client.request("POST", "/instances", file.read_bytes(),
+                                         {"Content-Type": "application/dicom"})
+        if status != 200:
+            raise RuntimeError(f"upload of {file} failed: HTTP {status}")
+        series.add(json.loads(body)["ParentSeries"])
+    if len(series) != 1:
+        raise RuntimeError(f"{folder} holds {len(series)} series, expected one")
+    return series.pop()
+
+
+def frame_map(client: Client, series: str) -> dict[tuple[str, int, int, int], tuple[str, int]]:
+    """Tile -> (instance, frame), from each frame's position in the total pixel matrix."""
+    by_width: dict[int, dict[tuple[int, int], tuple[str, int]]] = {}
+    for instance in client.json(f"/series/{series}")["Instances"]:
+        tags = client.json(f"/instances/{instance}/tags?short")
+        if "0048,0006" not in tags:
+            continue
+        width, columns, rows = int(tags["0048,0006"]), int(tags["0028,0011"]), int(tags["0028,0010"])
+        groups = tags.get("5200,9230") or []
+        for n in range(int(tags.get("0028,0008", 1))):
+            if n < len(groups):
+                position = groups[n]["0048,021a"][0]
+                x, y = (int(position["0048,021e"]) - 1) // columns, (int(position["0048,021f"]) - 1) // rows
+            else:  # TILED_FULL without per-frame positions: row-major
+                x, y = n % -(-width // columns), n // -(-width // columns)
+            by_width.setdefault(width, {})[(x, y)] = (instance, n)
+    levels = sorted(by_width, reverse=True)
+    return {(series, z, x, y): ref for z, w in enumerate(levels) for (x, y), ref in by_width[w].items()}
+
+
+def check_pyramid(client: Client, slide: Slide) -> None:
+    """Load each series' pyramid (so cold runs time tiles, not metadata) and check it matches the frames."""
+    for series in slide.series:
+        counts = client.json(f"/wsi/pyramids/{series}")["TilesCount"]
+        for z, (tiles_x, tiles_y) in enumerate(counts):
+            found = sum(1 for tile in slide.frames if tile[0] == series and tile[1] == z)
+            if found != tiles_x * tiles_y:
+                raise RuntimeError(f"series {series} level {z}: {found} frames, pyramid says {tiles_x}x{tiles_y}")
+
+
+# ---- load ----------------------------------------------------------------------------------------------
+def busy_seconds() -> float:
+    """CPU time spent by every process on the machine (from /proc/stat), to see who else was running."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / TICKS  # minus idle and iowait
+
+
+def run_wrk(client: Client, paths: list[str], concurrency: int, seconds: int, mode: str,
+            headers: dict[str, str], workdir: Path) -> dict:
+    threads = min(concurrency, 2, len(paths))
+    flags = Path(tempfile.mkdtemp(dir=workdir))
+    (workdir / "paths.txt").write_text("\n".join(paths) + "\n")
+    (workdir / "tiles.lua").write_text(LUA)
+    command = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "60s",
+               "-s", str(workdir / "tiles.lua")]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    command += [f"http://127.0.0.1:{client.port}/", "--", f"list={workdir / 'paths.txt'}",
+                f"threads={threads}", f"mode={mode}", f"flags={flags}"]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 120).stdout
+    line = next((x for x in output.splitlines() if x.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result: {output[-1000:]}")
+    return json.loads(line[6:])
+
+
+def measure(client: Client, scenario: str, server: Server, paths: list[str], concurrency: int, seconds: int,
+            mode: str, workdir: Path, headers: dict[str, str] | None = None) -> Row:
+    cpu, wrk_cpu, busy, wall = (client.cpu_seconds(), children_cpu_seconds(), busy_seconds(), time.monotonic())
+    result = run_wrk(client, paths, concurrency, seconds, mode, headers or {}, workdir)
+    cpu = client.cpu_seconds() - cpu
+    others = (busy_seconds() - busy - cpu - (children_cpu_seconds() - wrk_cpu)) / (time.monotonic() - wall)
+    requests = max(1, result["requests"])
+    # Cold runs stop when the list is walked: time them from the first request to the last answer.
+    elapsed = result["walk_s"] if mode == "once" and result["walk_s"] > 0 else result["duration_us"] / 1e6
+    row = Row(scenario, concurrency, server, requests / elapsed, result["p50_us"] / 1000, result["p99_us"] / 1000,
+              result["bytes"] / requests / 1000, cpu * 1000 / requests)
+    notes = []
+    if result["errors"]:
+        notes.append(f"{result['errors']} errors")
+    if mode == "once" and result["requests"] < len(paths):
+        notes.append(f"capped at {seconds} s: {result['requests']}/{len(paths)} tiles")
+    if others > 0.25:
+        notes.append(f"other processes used {others:.1f} cores")
+    row.note = "; ".join(notes)
+    log(f"{scenario:>22} c={concurrency:<2} {server.label} (gzip {'on' if server.gzip else 'off'}): "
+        f"{row.tiles_per_s:8.0f} tiles/s  p50 {row.p50_ms:7.2f} ms  p99 {row.p99_ms:7.2f} ms  "
+        f"CPU {row.cpu_ms_per_tile:6.2f} ms/tile {row.note}")
+    return row
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def prime(client: Client, paths: list[str]) -> None:
+    for path in paths:
+        status, _, _ = client.request("GET", path)
+        if status != 200:
+            raise RuntimeError(f"GET {path}: HTTP {status}")
+
+
+def describe(client: Client, server: Server, slide: Slide, tile: tuple[str, int, int, int]) -> str:
+    """What the server answers for one tile, plain and browser-like (media type, size, gzip)."""
+    parts = []
+    stored = client.request("GET", slide.path(tile, RAW))[2]
+    for headers in ({}, BROWSER_HEADERS):
+        status, answer, body = client.request("GET", slide.path(tile, server), headers=headers)
+        encoding = answer.get("content-encoding", "identity")
+        same = ", the stored frame's bytes" if body == stored and server.kind != "raw" else ""
+        parts.append(f"{status} {answer.get('content-type')} {len(body) / 1000:.1f} kB {encoding}{same}")
+    return f"{server.label} (gzip {'on' if server.gzip else 'off'}), {slide.kind}: " + " | ".join(parts)
+
+
+# ---- plan and table ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Plan:
+    concurrency: tuple[int, ...]
+    seconds: int
+    cold_cap_s: int
+    jpeg_copies: int
+    cold_limit: dict[str, int]  # most tiles walked per cold run, by slide kind
+    hot_tiles: int
+    browser_slides: tuple[str, ...]
+    browser_extra: tuple[Server, ...]
+
+
+def cold_paths(slide: Slide, server: Server, concurrency: int, limit: int) -> list[str]:
+    tiles = sorted(slide.frames)
+    random.Random(f"{SEED}-{slide.kind}-{concurrency}").shuffle(tiles)
+    return [slide.path(tile, server) for tile in tiles[:limit]]
+
+
+def hot_tiles(slide: Slide, count: int) -> list[tuple[str, int, int, int]]:
+    level0 = sorted(t for t in slide.frames if t[0] == slide.series[0] and t[1] == 0)
+    return random.Random(f"{SEED}-{slide.kind}-hot").sample(level0, min(count, len(level0)))
+
+
+NAMES = {"jpeg": "JPEG", "jpeg2000": "JPEG 2000 -> PNG"}
+
+
+def run_cold(server: Server, slides: list[Slide], plan: Plan, workdir: Path) -> list[Row]:
+    rows = []
+    for slide in slides:
+        for c in plan.concurrency:
+            with running(server, workdir) as client:  # a fresh process: every cache is cold
+                if server.kind != "raw":
+                    check_pyramid(client, slide)
+                paths = cold_paths(slide, server, c, plan.cold_limit[slide.kind])
+                rows.append(measure(client, f"cold {NAMES[slide.kind]}", server, paths, c, plan.cold_cap_s,
+                                    "once", workdir))
+    return rows
+
+
+def run_warm(server: Server, slides: list[Slide], plan: Plan, workdir: Path, notes: list[str],
+             plain: bool) -> list[Row]:
+    rows = []
+    with running(server, workdir) as client:
+        for slide in slides if plain else [s for s in slides if s.kind in plan.browser_slides]:
+            hot = [slide.path(tile, server) for tile in hot_tiles(slide, plan.hot_tiles)]
+            prime(client, hot)
+            notes.append(describe(client, server, slide, hot_tiles(slide, 1)[0]))
+            scenarios = [("warm", {})] if plain else []
+            if slide.kind in plan.browser_slides:
+                scenarios.append(("browser", BROWSER_HEADERS))
+            for scenario, headers in scenarios:
+                for c in plan.concurrency:
+                    rows.append(measure(client, f"{scenario} {NAMES[slide.kind]}", server, hot, c, plan.seconds,
+                                        "loop", workdir, headers))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| scenario | conc. | server | gzip | tiles/s | p50 ms | p99 ms | kB/tile | CPU ms/tile | ours/C++ "
+             "| notes |", "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    order = {"cold": 0, "warm": 1, "browser": 2}
+    servers = {"raw": 0, "cpp": 1, "ours": 2}
+    rows = sorted(rows, key=lambda r: (order[r.scenario.split()[0]], r.scenario, r.concurrency,
+                                       servers[r.server.kind], not r.server.gzip))
+    for row in rows:
+        ratio = ""
+        if row.server.kind == "ours":  # against the C++ plugin under the same compression setting
+            cpp = [r for r in rows if r.server.kind == "cpp" and r.server.gzip == row.server.gzip
+                   and (r.scenario, r.concurrency) == (row.scenario, row.concurrency)]
+            ratio = f"{row.tiles_per_s / cpp[0].tiles_per_s:.2f}" if cpp else ""
+        gzip = ("on" if row.server.gzip else "off") if row.scenario.startswith("browser") else ""
+        lines.append(f"| {row.scenario} | {row.concurrency} | {row.server.label} | {gzip} | {row.tiles_per_s:,.0f} | "
+                     f"{row.p50_ms:.2f} | {row.p99_ms:.2f} | {row.kb_per_tile:.1f} | {row.cpu_ms_per_tile:.2f} | "
+                     f"{ratio} | {row.note} |")
+    return "\n".join(lines)
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def make_plan(quick: bool, duration: int | None, concurrency: str | None) -> Plan:
+    seconds = duration or (1 if quick else 5)
+    concurrency = concurrency or ("1,16" if quick else "1,4,16")
+    return Plan(concurrency=tuple(int(c) for c in concurrency.split(",")), seconds=seconds,
+                cold_cap_s=max(15, 8 * seconds), jpeg_copies=1 if quick else 4,
+                cold_limit={"jpeg": 1 << 30, "jpeg2000": 32 if quick else 1 << 30}, hot_tiles=32 if quick else 64,
+                browser_slides=("jpeg",) if quick else ("jpeg", "jpeg2000"),
+                browser_extra=(Server("ours", True), Server("cpp", False)) + (() if quick else (Server("raw", False),)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs, fewer configurations (< 2 min)")
+    parser.add_argument("--duration", type=int, help="seconds per warm run (default 5, quick 1)")
+    parser.add_argument("--concurrency", help="comma-separated connection counts (default 1,4,16; quick 1,16)")
+    args = parser.parse_args()
+    plan = make_plan(args.quick, args.duration, args.concurrency)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally blocks stop every Orthanc
+    started = time.monotonic()
+    folders = {"jpeg": [dicomized("jpeg", i) for i in range(plan.jpeg_copies)],
+               "jpeg2000": [dicomized("jpeg2000", 0)]}
+    workdir = Path(tempfile.mkdtemp(prefix="wsi-bench-"))
+    try:
+        with running(RAW, workdir) as client:
+            slides = []
+            for kind, copies in folders.items():
+                frames: dict = {}
+                for folder in copies:
+                    frames.update(frame_map(client, upload(client, folder)))
+                slides.append(Slide(kind, frames))
+        log("uploaded: " + ", ".join(f"{s.kind} {len(s.series)} series, {len(s.frames)} tiles" for s in slides))
+        rows: list[Row] = []
+        notes: list[str] = []
+        for server in (RAW, CPP, OURS):
+            rows += run_cold(server, slides, plan, workdir)
+            rows += run_warm(server, slides, plan, workdir, notes, plain=True)
+        for server in plan.browser_extra:
+            rows += run_warm(server, slides, plan, workdir, notes, plain=False)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(table(rows))
+    print("\nOne warm tile, as answered plain | with Accept-Encoding: gzip, deflate:")
+    for note in notes:
+        print(f"- {note}")
+    cold = ", ".join(f"{s.kind} {min(len(s.frames), plan.cold_limit[s.kind])}" for s in slides)
+    print(f"\n{len(rows)} runs in {time.monotonic() - started:.0f} s on {os.cpu_count()} cores. Cold: tiles each "
+          f"once ({cold}); warm: {plan.hot_tiles} level-0 tiles repeated for {plan.seconds} s; wrk -t min(c, 2).")
+
+
+if __name__ == "__main__":
+    main()
