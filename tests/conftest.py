@@ -97,3 +97,13 @@ def slides(orthanc: OrthancServer, standard_slides: dict[str, list[Path]]) -> di
 def slides_cpp(orthanc_cpp: OrthancServer, standard_slides: dict[str, list[Path]]) -> dict[str, str]:
     """Series ids of the standard slides in the Orthanc with the C++ plugin (the same ids as in `slides`)."""
     return {name: orthanc_cpp.upload_series(paths) for name, paths in standard_slides.items()}
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """One Playwright driver per session: a second sync driver in the same process cannot start."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as driver:
+        yield driver

@@ -133,15 +133,6 @@ def written(orthanc: Orthanc) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def playwright():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    with sync_api.sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="session")
 def browser(playwright, tmp_path_factory: pytest.TempPathFactory, orthanc: Orthanc):
     """One chromium profile for the session, allowed to use the clipboard on the test Orthanc."""
     context = playwright.chromium.launch_persistent_context(

@@ -32,19 +32,14 @@ LIBRARY_NOTICES = {"Accessing element.ref was removed in React 19. ref is now a 
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
+def browser(playwright, tmp_path_factory):
     if not (ROOT / "webassets" / "vendor" / "mirador").is_dir():
         pytest.skip("webassets/vendor is missing: run scripts/setup.sh test")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium")), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-            headless=True, viewport={"width": 1280, "height": 900})
-        yield context
-        context.close()
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("chromium")), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+        headless=True, viewport={"width": 1280, "height": 900})
+    yield context
+    context.close()
 
 
 @dataclass
