@@ -82,6 +82,8 @@ def standard_slides(slide_source: np.ndarray, tmp_path_factory: pytest.TempPathF
     }
     for compression in ("jpeg", "jpeg2000", "none"):
         slides[f"dicomizer-{compression}"] = dicomize_with_orthanc_wsi(slide_source, compression=compression)
+    # From a JPEG-tiled TIFF it copies the tiles, in 2 x 2 blocks rather than raster order (per-frame positions).
+    slides["dicomizer-tiff"] = dicomize_with_orthanc_wsi(slide_source, source_format="tiff")
     if WSIDICOMIZER.exists():  # its own virtualenv, made by `scripts/setup.sh test`
         slides["wsidicomizer"] = dicomize_with_wsidicomizer(slide_source)
     return slides

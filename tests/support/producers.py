@@ -40,19 +40,31 @@ def _cached(name: str, key: str, make) -> list[Path]:
     return sorted(folder.glob("*.dcm"))
 
 
-def dicomize_with_orthanc_wsi(source: np.ndarray, *, compression: str = "jpeg",
-                              tile: int = 256, levels: int | None = None) -> list[Path]:
-    """Run OrthancWSIDicomizer on the source (as PNG) with --compression jpeg|jpeg2000|none."""
+def dicomize_with_orthanc_wsi(source: np.ndarray, *, compression: str = "jpeg", tile: int = 256,
+                              levels: int | None = None, source_format: str = "png") -> list[Path]:
+    """Run OrthancWSIDicomizer on the source with --compression jpeg|jpeg2000|none.
+
+    source_format "png": it tiles and encodes the image itself. "tiff": a JPEG-tiled TIFF written by tifffile
+    (it refuses uncompressed tiled TIFF), whose level-0 tiles it copies as they are with --compression jpeg.
+    """
     def make(work: Path) -> None:
-        png = work / "source.png"
-        Image.fromarray(source).save(png)
+        if source_format == "tiff":
+            image = work / "source.tif"
+            tifffile.imwrite(image, source, tile=(tile, tile), photometric="rgb", compression="jpeg",
+                             compressionargs={"level": 90})
+        else:
+            image = work / "source.png"
+            Image.fromarray(source).save(image)
         count = levels or max(1, int(np.log2(max(source.shape[:2]) / tile)) + 1)
-        subprocess.run([DICOMIZER, str(png), "--pyramid=1", f"--levels={count}", f"--compression={compression}",
+        subprocess.run([DICOMIZER, str(image), "--pyramid=1", f"--levels={count}", f"--compression={compression}",
                         f"--tile-width={tile}", f"--tile-height={tile}", f"--folder={work}"],
                        check=True, capture_output=True, timeout=TIMEOUT_S)
-        png.unlink()
+        image.unlink()
 
-    return _cached(f"orthanc-wsi-{compression}", _key(source, compression, tile, levels), make)
+    # The PNG runs keep their original cache key.
+    params = (compression, tile, levels) if source_format == "png" else (compression, tile, levels, source_format)
+    name = f"orthanc-wsi-{compression}" + ("" if source_format == "png" else f"-{source_format}")
+    return _cached(name, _key(source, *params), make)
 
 
 def dicomize_with_wsidicomizer(source: np.ndarray, *, tile: int = 256, spacing_um: float = 0.5) -> list[Path]:
