@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import http.client
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -17,6 +20,12 @@ CPP_WSI_PLUGIN = "/usr/share/orthanc/plugins/libOrthancWSI.so"
 START_TIMEOUT_S = 30
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: Linux sends SIGTERM to Orthanc if the test process dies without cleaning up."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -27,8 +36,8 @@ class OrthancServer:
     """Context manager: `with OrthancServer(script, storage_dir=tmp) as server: server.get(...)`."""
 
     def __init__(self, script: Path | None, *, load_cpp_wsi: bool = False, extra_config: dict | None = None,
-                 storage_dir: Path | None = None) -> None:
-        self.port = free_port()
+                 storage_dir: Path | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Without a folder from the caller, a temporary one is made and removed at stop.
         self._own_directory = storage_dir is None
@@ -56,7 +65,8 @@ class OrthancServer:
         config_path = self.directory / "orthanc.json"
         config_path.write_text(json.dumps(self.config, indent=2))
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(["Orthanc", str(config_path)], stdout=log, stderr=subprocess.STDOUT)
+            self._process = subprocess.Popen(["Orthanc", str(config_path)], stdout=log, stderr=subprocess.STDOUT,
+                                             preexec_fn=_die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -94,7 +104,8 @@ class OrthancServer:
         try:
             connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
+            # Header names lower-cased: HTTP says they are case-insensitive.
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
         finally:
             connection.close()
 
