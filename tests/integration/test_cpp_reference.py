@@ -80,6 +80,13 @@ def test_pyramid_json(orthanc_cpp, slides_cpp, slide_source, name):
     assert all(type(value) is float for value in pyramid["Resolutions"])
 
 
+def test_levels_are_finest_first_whatever_the_upload_order(orthanc_cpp, slide_source, tmp_path: Path):
+    paths = write_slide(tmp_path, slide_source, downsamples=(1, 2, 4))
+    series = orthanc_cpp.upload_series(list(reversed(paths)))
+    height, width = slide_source.shape[:2]
+    assert orthanc_cpp.get_json(f"/wsi/pyramids/{series}") == expected_pyramid(series, width, height, (1, 2, 4))
+
+
 def test_non_power_of_two_levels_keep_their_factors(orthanc_cpp, slides_cpp, slide_source):
     series = slides_cpp["ours-npot"]
     height, width = slide_source.shape[:2]
