@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.orthanc_server import CPP_WSI_PLUGIN, OrthancServer
 from tests.support.producers import (
+    DICOMIZER,
     WSIDICOMIZER,
     dicomize_with_orthanc_wsi,
     dicomize_with_wsidicomizer,
@@ -80,10 +81,11 @@ def standard_slides(slide_source: np.ndarray, tmp_path_factory: pytest.TempPathF
         "highdicom-jpeg": write_with_highdicom(slide_source, compression="jpeg"),
         "highdicom-none": write_with_highdicom(slide_source, compression="none"),
     }
-    for compression in ("jpeg", "jpeg2000", "none"):
-        slides[f"dicomizer-{compression}"] = dicomize_with_orthanc_wsi(slide_source, compression=compression)
-    # From a JPEG-tiled TIFF it copies the tiles, in 2 x 2 blocks rather than raster order (per-frame positions).
-    slides["dicomizer-tiff"] = dicomize_with_orthanc_wsi(slide_source, source_format="tiff")
+    if Path(DICOMIZER).exists():  # Debian package orthanc-wsi
+        for compression in ("jpeg", "jpeg2000", "none"):
+            slides[f"dicomizer-{compression}"] = dicomize_with_orthanc_wsi(slide_source, compression=compression)
+        # From a JPEG-tiled TIFF it copies the tiles, in 2 x 2 blocks rather than raster order.
+        slides["dicomizer-tiff"] = dicomize_with_orthanc_wsi(slide_source, source_format="tiff")
     if WSIDICOMIZER.exists():  # its own virtualenv, made by `scripts/setup.sh test`
         slides["wsidicomizer"] = dicomize_with_wsidicomizer(slide_source)
     return slides
