@@ -12,7 +12,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +25,8 @@ from iiif_prezi3 import Manifest
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+from tests.support.orthanc_server import OrthancServer, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -43,32 +44,22 @@ IMAGE_INDEPENDENT = ["baseurl_redirect", "cors", "format_error_random", "format_
 
 # ---- a real Orthanc ---------------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
 class RunningOrthanc:
-    url: str  # ends with "/"
-    process: subprocess.Popen
-    log: Path
+    """The IIIF tests' view of a test Orthanc: its URL ends with "/" and paths may omit the first one."""
+
+    def __init__(self, server: OrthancServer) -> None:
+        self.server, self.url, self.log = server, server.url + "/", server.log_path
 
     def get(self, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
-        return http_get(self.url + path.lstrip("/"), headers)
+        return self.server.get("/" + path.lstrip("/"), headers)
 
     def upload(self, data: bytes) -> dict:
-        request = urllib.request.Request(self.url + "instances", data=data, method="POST")
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            return json.loads(answer.read())
+        status, _, body = self.server.request("POST", "/instances", data)
+        assert status == 200, body[:300]
+        return json.loads(body)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        self.server.stop()
 
 
 def http_get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
@@ -87,33 +78,11 @@ def http_get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
 def start_orthanc(directory: Path, port: int, public_url: str) -> RunningOrthanc:
     if shutil.which("Orthanc") is None:
         pytest.skip("Orthanc is not installed")
-    directory.mkdir(parents=True, exist_ok=True)
-    config = {
-        "Name": "iiif-test", "HttpPort": port, "DicomServerEnabled": False, "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False, "StorageDirectory": str(directory / "db"),
-        "IndexDirectory": str(directory / "db"), "HttpCompressionEnabled": False,
-        "Plugins": ["/usr/share/orthanc/plugins/libOrthancPython.so"],
-        "PythonScript": str(ROOT / "plugin" / "wsi_plugin.py"),
-        "WholeSlideImaging": {"EnableIIIF": True, "OrthancPublicURL": public_url, "VirtualEnv": sys.prefix,
-                              "ServeMirador": True, "ServeOpenSeadragon": True},  # the client test pages
-    }
-    (directory / "orthanc.json").write_text(json.dumps(config))
-    log = directory / "orthanc.log"
-    process = subprocess.Popen(["Orthanc", str(directory / "orthanc.json")], stdout=log.open("wb"),
-                               stderr=subprocess.STDOUT)
-    orthanc = RunningOrthanc(f"http://127.0.0.1:{port}/", process, log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Orthanc exited: {log.read_text()[-2000:]}")
-        try:
-            if orthanc.get("system")[0] == 200:
-                return orthanc
-        except OSError:
-            pass
-        time.sleep(0.2)
-    orthanc.stop()
-    raise RuntimeError("Orthanc did not start")
+    options = {"EnableIIIF": True, "OrthancPublicURL": public_url, "ServeMirador": True, "ServeOpenSeadragon": True}
+    server = OrthancServer(ROOT / "plugin" / "wsi_plugin.py", storage_dir=directory, port=port,
+                           extra_config={"WholeSlideImaging": options})  # the client test pages too
+    server.start()
+    return RunningOrthanc(server)
 
 
 # ---- test data ------------------------------------------------------------------------------------------------
