@@ -132,18 +132,29 @@ def image_flavor(tags: dict) -> str:
     return values[2].strip() if len(values) >= 3 else "VOLUME"
 
 
+def _close(a: tuple[float, float], b: tuple[float, float], tolerance: float = 0.02) -> bool:
+    return all(abs(u - v) <= tolerance * max(abs(u), abs(v)) for u, v in zip(a, b, strict=True))
+
+
 def pixel_spacing_mm(tags: dict) -> tuple[float, float] | None:
-    """(x, y) spacing in mm: PixelSpacing is (row spacing, column spacing) = (y, x)."""
+    """(x, y) spacing in mm: PixelSpacing is (row spacing, column spacing) = (y, x).
+
+    OrthancWSIDicomizer 1.1 divides the imaged volume's height by the columns and its width by the
+    rows on non-square slides; when PixelSpacing is exactly that mix-up, the imaged volume wins.
+    """
     spacing = _floats(_item(_item(tags, SHARED_FG), PIXEL_MEASURES), PIXEL_SPACING)
     if len(spacing) < 2:
         spacing = _floats(_item(_item(tags, PER_FRAME_FG), PIXEL_MEASURES), PIXEL_SPACING)
-    if len(spacing) >= 2 and spacing[0] > 0 and spacing[1] > 0:
-        return spacing[1], spacing[0]
+    stated = (spacing[1], spacing[0]) if len(spacing) >= 2 and spacing[0] > 0 and spacing[1] > 0 else None
     width, height = _floats(tags, IMAGED_WIDTH), _floats(tags, IMAGED_HEIGHT)
     columns, rows = _int(tags, TOTAL_COLUMNS), _int(tags, TOTAL_ROWS)
-    if width and height and columns and rows:
-        return width[0] / columns, height[0] / rows
-    return None
+    if not (width and height and columns and rows and width[0] > 0 and height[0] > 0):
+        return stated
+    from_volume = (width[0] / columns, height[0] / rows)
+    mixed_up = (height[0] / columns, width[0] / rows)
+    if stated is None or (_close(stated, mixed_up) and not _close(stated, from_volume)):
+        return from_volume
+    return stated
 
 
 def _optical_paths(tags: dict, instance_id: str) -> list[OpticalPath]:

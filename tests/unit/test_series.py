@@ -21,6 +21,14 @@ def test_pixel_spacing_is_x_then_y():
     assert pixel_spacing_mm(tags) == (0.0005, 0.00025)
 
 
+def test_pixel_spacing_mixed_up_by_orthanc_wsi_dicomizer_is_corrected():
+    tags = wsi_tags(5000, 3500, spacing=(0.00025, 0.00025))  # imaged volume 1.25 x 0.875 mm
+    tags["5200,9229"][0]["0028,9110"][0]["0028,0030"] = f"{1.25 / 3500}\\{0.875 / 5000}"  # (row, column)
+    assert pixel_spacing_mm(tags) == (0.00025, 0.00025)
+    tags["5200,9229"][0]["0028,9110"][0]["0028,0030"] = "0.0004\\0.0003"  # just different: trusted
+    assert pixel_spacing_mm(tags) == (0.0003, 0.0004)
+
+
 def test_levels_associated_and_defaults():
     records = [
         record("i-level2", wsi_tags(500, 375)),
