@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from . import codec
 from .errors import BadRequest, NotFound, WsiError, status_for
 from .http import Request, Response, text_response
 from .iiif_info import JSONLD_MEDIA_TYPE as IMAGE_JSONLD
@@ -31,6 +32,7 @@ from .iiif_request import parse_image_request
 from .manifest import JSONLD_MEDIA_TYPE as PRESENTATION_JSONLD
 from .manifest import ImageService, SeriesLinks, frames_manifest, whole_slide_manifest
 from .pyramid import Pyramid
+from .series import SeriesModel
 from .service import ORTHANC_ID
 
 if TYPE_CHECKING:
@@ -122,8 +124,12 @@ def _split_tail(tail: str) -> list[str]:
 
 
 def _serve_image_service(request: Request, app: App, base: str, rest: list[str], pyramid: Pyramid,
-                         cache_key: tuple, reader: TileReader, icc: bytes | None = None) -> Response:
-    """info.json or an image request of one image service, whose base URI is `base`."""
+                         cache_key: tuple, reader: TileReader, icc: bytes | None = None,
+                         stored: Callable[[RenderPlan], bytes | None] | None = None) -> Response:
+    """info.json or an image request of one image service, whose base URI is `base`.
+
+    `stored` may answer a plan with stored bytes as they are (a whole stored JPEG tile).
+    """
     if rest == ["info.json"]:
         info = image_info(base, pyramid, _limits(app), app.settings.force_powers_of_two)
         return _json_answer(request, info, IMAGE_JSONLD)
@@ -132,7 +138,8 @@ def _serve_image_service(request: Request, app: App, base: str, rest: list[str],
     key = (*cache_key, plan.canonical)
     body = cache.get(key)
     if body is None:
-        body = render_image(plan, pyramid, reader, icc, app.settings.jpeg_quality)
+        body = (stored(plan) if stored else None) or render_image(plan, pyramid, reader, icc,
+                                                                  app.settings.jpeg_quality)
         cache.put(key, body)
     return _cached_answer(request, body, plan.media_type, _image_headers(base, plan))
 
@@ -167,7 +174,42 @@ def get_tiles(request: Request, app: App) -> Response:
     # The instance list in the key: a changed series never answers from a stale rendering.
     key = (series_id, "iiif", model.instance_ids)
     return _serve_image_service(request, app, base, rest, model.pyramid, key, read_tile,
-                                service.icc_profile(model))
+                                service.icc_profile(model), lambda plan: stored_jpeg_tile(app, model, plan))
+
+
+def aligned_tile(plan: RenderPlan, pyramid: Pyramid) -> tuple[int, int] | None:
+    """(column, row) when the plan is exactly one whole stored tile of its level, at its stored size."""
+    if plan.rotation or plan.mirror or plan.quality not in ("default", "color") or plan.format != "jpg":
+        return None
+    level = pyramid.levels[plan.level]
+    dx, dy = pyramid.downsample_xy(plan.level)
+    x, y, w, h = plan.region
+    lx, ly, lw, lh = round(x / dx), round(y / dy), round(w / dx), round(h / dy)
+    whole = (lw, lh) == (level.tile_width, level.tile_height) == plan.size
+    aligned = lx % level.tile_width == 0 and ly % level.tile_height == 0
+    inside = lx + lw <= level.width and ly + lh <= level.height  # edge tiles need cropping
+    exact = abs(lx * dx - x) < 1 and abs(ly * dy - y) < 1 and abs(lw * dx - w) < dx and abs(lh * dy - h) < dy
+    return (lx // level.tile_width, ly // level.tile_height) if whole and aligned and inside and exact else None
+
+
+def stored_jpeg_tile(app: App, model: SeriesModel, plan: RenderPlan) -> bytes | None:
+    """The stored JPEG frame (with the series' ICC profile) when it is exactly what the plan asks."""
+    found = aligned_tile(plan, model.pyramid)
+    if found is None:
+        return None
+    service = app.service
+    ref = service.locate(model, service.level(model, plan.level), found[0], found[1],
+                         model.default_optical_path, model.default_focal_plane)
+    if ref is None:
+        return None
+    fmt = service.pixel_format(model, ref[0])
+    if not codec.can_pass_through_jpeg(fmt):
+        return None
+    raw = service.raw_frame(*ref)
+    if not codec.can_pass_through_jpeg(fmt, raw):
+        return None
+    icc = service.icc_profile(model)
+    return codec.embed_icc_in_jpeg(raw, icc) if icc else raw
 
 
 # ---- frames of other series ------------------------------------------------------------------------

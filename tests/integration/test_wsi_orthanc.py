@@ -267,3 +267,13 @@ def test_a_configuration_error_is_logged_naming_the_key(tmp_path):
         assert server.get("/wsi/pyramids/00000000-00000000-00000000-00000000-00000000")[0] == 404  # no routes
         log = server.log_path.read_text()
     assert "WholeSlideImaging.CacheSizeMB: expected a whole number" in log
+
+
+def test_iiif_request_of_a_whole_stored_tile_sends_the_stored_jpeg(ours, slides):
+    series = slides["dicomizer-jpeg"]
+    _, _, stored = tile(ours, series, 0, 1, 1)
+    status, headers, body = ours.get(f"/wsi/iiif/tiles/{series}/256,256,256,256/256,256/0/default.jpg")
+    assert status == 200 and headers["content-type"] == "image/jpeg"
+    assert body == stored  # no re-encoding
+    status, _, scaled = ours.get(f"/wsi/iiif/tiles/{series}/256,256,256,256/128,128/0/default.jpg")
+    assert status == 200 and scaled != stored and decode(scaled).shape == (128, 128, 3)

@@ -72,7 +72,13 @@ class FakeService:
             raise NotFound(f"series {series_id} is not a whole-slide image")
         pyramid = Pyramid(tuple(Level(p.shape[1], p.shape[0], self.tile, self.tile) for p in self.levels))
         return SimpleNamespace(pyramid=pyramid, levels=list(pyramid.levels), instance_ids=("i1", "i2", "i3"),
-                               associated={})
+                               associated={}, default_optical_path="1", default_focal_plane=0)
+
+    def level(self, model, index):
+        return model.levels[index]
+
+    def locate(self, model, level, tx, ty, path, plane):
+        return None  # no stored frames here: every image is rendered
 
     def read_tile_rgb(self, series_id, level, tx, ty):
         self.reads.append(level)
