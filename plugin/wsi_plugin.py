@@ -37,7 +37,7 @@ import logging  # noqa: E402
 from wsi.adapter import OrthancAdapter, OrthancLogHandler  # noqa: E402
 from wsi.app import build_app  # noqa: E402
 from wsi.config import ConfigError, load_settings  # noqa: E402
-from wsi.routes import all_routes, dispatch  # noqa: E402
+from wsi.routes import all_routes, dispatch, fast_path  # noqa: E402
 
 
 def _setup_logging() -> None:
@@ -51,8 +51,12 @@ def _setup_logging() -> None:
 
 def _register(adapter: OrthancAdapter, app) -> None:
     def make_callback(handler):
+        shortcut = fast_path(handler)
+
         def callback(output, uri, **request):
-            adapter.answer(output, dispatch(handler, adapter.to_request(uri, request), app))
+            cached = shortcut(app, uri, request) if shortcut else None
+            response = cached or dispatch(handler, adapter.to_request(uri, request), app)
+            adapter.answer(output, response)
         return callback
 
     patterns = []

@@ -33,6 +33,13 @@ def all_routes(app: App) -> list[tuple[str, Handler]]:
     return table
 
 
+def fast_path(handler: Handler) -> Callable[[App, str, dict], Response | None] | None:
+    """A handler's shortcut for repeated requests, taking Orthanc's raw request values."""
+    from . import tiles
+
+    return tiles.FAST_PATHS.get(handler)
+
+
 def dispatch(handler: Handler, request: Request, app: App) -> Response:
     """Run a handler; every failure becomes a short text answer with the status of its error class."""
     if request.method not in ("GET", "HEAD"):

@@ -153,6 +153,21 @@ def test_repeated_request_is_answered_from_cache_until_the_series_changes(world)
     assert f"/series/{series_id}" in fake.calls[calls:]
 
 
+def test_fast_path_answers_only_what_get_tile_cached(world):
+    _, app, series_id, _, _, _ = world
+    from wsi.tiles import cached_tile
+
+    raw = {"method": "GET", "headers": {"accept": "image/png"}, "get": {}}
+    path = f"/wsi/get_tile/{series_id}/1/0/0"
+    assert cached_tile(app, path, raw) is None  # never asked yet
+    first = call(app, get_tile, series_id, "1", "0", "0", headers={"accept": "image/png"})
+    assert cached_tile(app, path, raw) is first
+    assert cached_tile(app, path, {**raw, "headers": {"accept": "image/jpeg"}}) is None
+    assert cached_tile(app, path, {**raw, "method": "POST"}) is None
+    app.service.on_change()
+    assert cached_tile(app, path, raw) is None  # the series must be checked again first
+
+
 def test_sparse_hole_is_background(world):
     fake = FakeOrthanc()
     image = source(512, 256)
