@@ -1,4 +1,4 @@
-"""DICOM frame bytes -> numpy arrays (one table per transfer syntax), arrays -> PNG/JPEG/JP2/WebP (pure).
+"""DICOM frame bytes -> numpy arrays (one table per transfer syntax), colour rules, passthrough (pure).
 
 The rules behind each choice (colour labels, 16 -> 8 bits, passthrough, speed) are in docs/codec.md.
 """
@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import struct
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +15,7 @@ import imagecodecs
 import numpy as np
 
 from .errors import DecodeError, UnsupportedFeature, UnsupportedTransferSyntax
+from .markers import jpeg_header, jpeg_stream_colour
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +245,7 @@ def _decode_rle(data: bytes, fmt: PixelFormat) -> np.ndarray:
 def _decode_jpeg(data: bytes, fmt: PixelFormat) -> np.ndarray:
     # libjpeg converts YCbCr -> RGB when the stream says so (JFIF, Adobe, R/G/B ids); when it says
     # nothing, libjpeg guesses YCbCr, so a stream labelled RGB is decoded without conversion.
-    if fmt.samples_per_pixel == 3 and fmt.photometric == "RGB" and _jpeg_stream_colour(data) is None:
+    if fmt.samples_per_pixel == 3 and fmt.photometric == "RGB" and jpeg_stream_colour(data) is None:
         return imagecodecs.jpeg8_decode(data, colorspace="RGB", outcolorspace="RGB")
     return imagecodecs.jpeg8_decode(data)
 
@@ -410,64 +409,6 @@ def apply_palette(pixels: np.ndarray, fmt: PixelFormat) -> np.ndarray:
     return np.ascontiguousarray(lut.astype(np.uint8)[index])
 
 
-# ---------------------------------------------------------------------------------------- JPEG markers
-
-
-def _jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
-    """(marker, start, end) of each header segment up to and including SOS's header; cheap."""
-    if data[:2] != b"\xff\xd8":
-        raise DecodeError("not a JPEG stream (no SOI)")
-    segments, pos = [], 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            raise DecodeError(f"bad JPEG marker at byte {pos}")
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        length = struct.unpack_from(">H", data, pos + 2)[0]
-        segments.append((marker, pos, pos + 2 + length))
-        if marker == 0xDA:
-            break
-        pos += 2 + length
-    return segments
-
-
-@dataclass(frozen=True)
-class _JpegHeader:
-    sof: int  # 0xC0 baseline, 0xC1 extended, 0xC2 progressive, 0xC3 lossless, ...
-    precision: int
-    component_ids: tuple[int, ...]
-    jfif: bool
-    adobe_transform: int | None
-
-
-def _jpeg_header(data: bytes) -> _JpegHeader:
-    sof, precision, ids, jfif, adobe = 0, 0, (), False, None
-    for marker, start, end in _jpeg_segments(data):
-        body = data[start + 4 : end]
-        if marker == 0xE0 and body.startswith(b"JFIF\0"):
-            jfif = True
-        elif marker == 0xEE and body.startswith(b"Adobe") and len(body) >= 12:
-            adobe = body[11]
-        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(body) >= 6:
-            sof, precision, count = marker, body[0], body[5]
-            ids = tuple(body[6 + 3 * i] for i in range(count) if 6 + 3 * i < len(body))
-    return _JpegHeader(sof, precision, ids, jfif, adobe)
-
-
-def _jpeg_stream_colour(data: bytes) -> str | None:
-    """Colour space a 3-component stream declares, as libjpeg reads it; None when it declares nothing."""
-    header = _jpeg_header(data)
-    if header.jfif:
-        return "YCbCr"
-    if header.adobe_transform is not None:
-        return "RGB" if header.adobe_transform == 0 else "YCbCr"
-    if header.component_ids == (0x52, 0x47, 0x42):  # 'R', 'G', 'B'
-        return "RGB"
-    return None
-
-
 def can_pass_through_jpeg(fmt: PixelFormat, data: bytes | None = None) -> bool:
     """True when a browser would show the stored frame right as it is (8-bit JPEG, known colours).
 
@@ -485,89 +426,11 @@ def can_pass_through_jpeg(fmt: PixelFormat, data: bytes | None = None) -> bool:
     if data is None:
         return fmt.photometric != "RGB"
     try:
-        header = _jpeg_header(data)
+        header = jpeg_header(data)
     except DecodeError:
         return False
     if header.sof not in (0xC0, 0xC1, 0xC2) or header.precision != 8:
         return False  # lossless, arithmetic or 12-bit streams: browsers do not decode them
     if len(header.component_ids) != fmt.samples_per_pixel:
         return False
-    return fmt.photometric != "RGB" or _jpeg_stream_colour(data) is not None
-
-
-# ------------------------------------------------------------------------------------------------ encoding
-
-
-def encode_png(pixels: np.ndarray, icc: bytes | None = None) -> bytes:
-    # level 1 + RLE strategy + SUB filter: fastest of the settings measured, and smaller than level 1's
-    # default (docs/codec.md).
-    png = bytes(imagecodecs.png_encode(np.ascontiguousarray(pixels), level=1, strategy=3, filter=16))
-    return _png_with_icc(png, icc) if icc else png
-
-
-def _png_with_icc(png: bytes, icc: bytes) -> bytes:
-    """Insert an iCCP chunk right after IHDR (PNG spec 11.3.3.3: before PLTE and IDAT)."""
-    ihdr_end = 8 + 4 + 4 + 13 + 4
-    if png[12:16] != b"IHDR":
-        raise ValueError("PNG does not start with IHDR")
-    body = b"ICC profile\0\0" + zlib.compress(icc, 6)  # name, NUL, compression method 0
-    chunk = struct.pack(">I", len(body)) + b"iCCP" + body
-    chunk += struct.pack(">I", zlib.crc32(b"iCCP" + body) & 0xFFFFFFFF)
-    return png[:ihdr_end] + chunk + png[ihdr_end:]
-
-
-def encode_jpeg(pixels: np.ndarray, quality: int = 90, icc: bytes | None = None) -> bytes:
-    jpeg = bytes(imagecodecs.jpeg8_encode(np.ascontiguousarray(pixels), level=int(quality)))
-    return embed_icc_in_jpeg(jpeg, icc) if icc else jpeg
-
-
-_ICC_MARKER = b"ICC_PROFILE\0"
-_ICC_CHUNK = 65519  # 65535 - 2 (length) - 12 (signature) - 2 (sequence, count)
-
-
-def embed_icc_in_jpeg(jpeg: bytes, icc: bytes) -> bytes:
-    """Add APP2 ICC_PROFILE segments (ICC.1 B.4) after SOI/APP0/APP1, dropping old ones; no re-encoding."""
-    chunks = [icc[i : i + _ICC_CHUNK] for i in range(0, len(icc), _ICC_CHUNK)]
-    if not chunks or len(chunks) > 255:
-        raise ValueError(f"ICC profile of {len(icc)} bytes cannot be embedded")
-    app2 = b"".join(
-        b"\xff\xe2" + struct.pack(">H", 2 + 14 + len(c)) + _ICC_MARKER + bytes((i + 1, len(chunks))) + c
-        for i, c in enumerate(chunks)
-    )
-    segments = _jpeg_segments(jpeg)
-    kept = [s for s in segments if not (s[0] == 0xE2 and jpeg[s[1] + 4 : s[1] + 16] == _ICC_MARKER)]
-    lead = 0
-    while lead < len(kept) and kept[lead][0] in (0xE0, 0xE1):
-        lead += 1
-    head = b"".join(jpeg[s:e] for _, s, e in kept[:lead])
-    tail = b"".join(jpeg[s:e] for _, s, e in kept[lead:])
-    rest = segments[-1][2] if segments else 2
-    return b"\xff\xd8" + head + app2 + tail + jpeg[rest:]
-
-
-def encode_jp2(pixels: np.ndarray) -> bytes:
-    """Lossless (reversible 5/3) JPEG 2000 in a JP2 box."""
-    return bytes(
-        imagecodecs.jpeg2k_encode(np.ascontiguousarray(pixels), codecformat="JP2", reversible=True)
-    )
-
-
-def encode_webp(pixels: np.ndarray, quality: int = 90) -> bytes:
-    # method 0: 4-7x faster than the default for a few % larger files (docs/codec.md).
-    return bytes(imagecodecs.webp_encode(np.ascontiguousarray(pixels), level=quality, method=0))
-
-
-ENCODABLE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/jp2", "image/webp")
-
-
-def encode(pixels: np.ndarray, media_type: str, icc: bytes | None = None, quality: int = 90) -> bytes:
-    """Encode uint8 pixels; ICC is embedded in PNG and JPEG only."""
-    if media_type == "image/jpeg":
-        return encode_jpeg(pixels, quality, icc)
-    if media_type == "image/png":
-        return encode_png(pixels, icc)
-    if media_type == "image/jp2":
-        return encode_jp2(pixels)
-    if media_type == "image/webp":
-        return encode_webp(pixels, quality)
-    raise UnsupportedFeature(f"no encoder for {media_type}")
+    return fmt.photometric != "RGB" or jpeg_stream_colour(data) is not None

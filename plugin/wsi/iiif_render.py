@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, features
 
-from . import codec
+from . import encoders
 from .errors import BadRequest, UnsupportedFeature
 from .iiif_request import FORMAT_MEDIA_TYPES, ImageRequest, Region, Size, format_number
 from .pyramid import Level, Pyramid, choose_level
@@ -276,9 +276,9 @@ def encode_image(pixels: np.ndarray, fmt: str, icc: bytes | None = None, quality
     colour = pixels.ndim == 3 and pixels.shape[2] in (3, 4)
     icc = icc if colour else None  # an RGB profile would be invalid in a grey image
     media_type = FORMAT_MEDIA_TYPES[fmt]
-    if media_type in codec.ENCODABLE_MEDIA_TYPES and not (fmt == "jpg" and pixels.ndim == 3
+    if media_type in encoders.ENCODABLE_MEDIA_TYPES and not (fmt == "jpg" and pixels.ndim == 3
                                                           and pixels.shape[2] != 3):
-        return codec.encode(pixels, media_type, icc=icc, quality=quality)
+        return encoders.encode(pixels, media_type, icc=icc, quality=quality)
     image = Image.fromarray(pixels)
     options: dict[str, object] = {"quality": quality} if fmt in ("jpg", "webp") else {}
     if icc and fmt in ("jpg", "webp", "tif"):

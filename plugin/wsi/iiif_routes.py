@@ -31,6 +31,7 @@ from .iiif_render import Limits, RenderPlan, TileReader, frame_pyramid, plan_ren
 from .iiif_request import parse_image_request
 from .manifest import JSONLD_MEDIA_TYPE as PRESENTATION_JSONLD
 from .manifest import ImageService, SeriesLinks, frames_manifest, whole_slide_manifest
+from .markers import embed_icc_in_jpeg
 from .pyramid import Pyramid
 from .series import SeriesModel
 from .service import ORTHANC_ID
@@ -209,7 +210,7 @@ def stored_jpeg_tile(app: App, model: SeriesModel, plan: RenderPlan) -> bytes | 
     if not codec.can_pass_through_jpeg(fmt, raw):
         return None
     icc = service.icc_profile(model)
-    return codec.embed_icc_in_jpeg(raw, icc) if icc else raw
+    return embed_icc_in_jpeg(raw, icc) if icc else raw
 
 
 # ---- frames of other series ------------------------------------------------------------------------

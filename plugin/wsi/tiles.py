@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import codec
+from . import codec, encoders
 from .accept import choose_media_type
 from .errors import BadRequest
 from .http import Request, Response, json_response
+from .markers import embed_icc_in_jpeg
 from .series import SeriesModel
 from .service import check_id
 
@@ -64,7 +65,7 @@ def get_pyramid(request: Request, app: App) -> Response:
 
 def _encode(app: App, model: SeriesModel, pixels: np.ndarray, media_type: str) -> bytes:
     icc = app.service.icc_profile(model)
-    return codec.encode(pixels, media_type, icc=icc, quality=app.settings.jpeg_quality)
+    return encoders.encode(pixels, media_type, icc=icc, quality=app.settings.jpeg_quality)
 
 
 def _hot_key(uri: str, accept: str, query: dict[str, str]) -> tuple:
@@ -116,7 +117,7 @@ def _render_tile(app: App, model: SeriesModel, level_model, ref, fmt, media_type
         raw = service.raw_frame(*ref)
         if codec.can_pass_through_jpeg(fmt, raw):
             icc = service.icc_profile(model)
-            return codec.embed_icc_in_jpeg(raw, icc) if icc else raw
+            return embed_icc_in_jpeg(raw, icc) if icc else raw
     return _encode(app, model, service.decode_tile(model, ref), media_type)
 
 
@@ -133,7 +134,7 @@ def get_associated(request: Request, app: App) -> Response:
     key = (series_id, "associated", kind, media_type)
     body = app.service.tiles.get(key)
     if body is None:
-        body = codec.encode(app.service.compose_level(model, level_model), media_type,
+        body = encoders.encode(app.service.compose_level(model, level_model), media_type,
                             quality=app.settings.jpeg_quality)
         app.service.tiles.put(key, body)
     return Response(200, body, media_type, {"Cache-Control": TILE_CACHE_CONTROL})
