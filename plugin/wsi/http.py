@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Route regex pieces. Printable ASCII only: orthanc-python 4.0 answers 500 before our code runs when
+# a matched URI is not valid UTF-8 (e.g. "%ff"), so such URIs must match no route (Orthanc: 404).
+SEGMENT = r"([ -.0-~]*)"  # one path segment: printable ASCII but "/"
+TAIL = r"([ -~]*)"  # the rest of the path
+
 
 @dataclass(frozen=True)
 class Request:

@@ -24,7 +24,7 @@ from PIL import Image
 
 from . import codec
 from .errors import BadRequest, NotFound, WsiError, status_for
-from .http import Request, Response, text_response
+from .http import SEGMENT, TAIL, Request, Response, text_response
 from .iiif_info import JSONLD_MEDIA_TYPE as IMAGE_JSONLD
 from .iiif_info import PROFILE_URI, image_info
 from .iiif_render import Limits, RenderPlan, TileReader, frame_pyramid, plan_render, render_image
@@ -320,9 +320,9 @@ def get_manifest(request: Request, app: App) -> Response:
 
 
 ROUTES: list[tuple[str, Handler]] = [
-    (r"/wsi/iiif/series/([^/]*)/manifest\.json", get_manifest),
-    (r"/wsi/iiif/tiles/(.*)", get_tiles),
-    (r"/wsi/iiif/frames/(.*)", get_frames),
+    (rf"/wsi/iiif/series/{SEGMENT}/manifest\.json", get_manifest),
+    (rf"/wsi/iiif/tiles/{TAIL}", get_tiles),
+    (rf"/wsi/iiif/frames/{TAIL}", get_frames),
 ]
 
 

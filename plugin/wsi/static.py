@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .http import Request, Response, text_response
+from .http import TAIL, Request, Response, text_response
 
 if TYPE_CHECKING:
     from .app import App
@@ -140,5 +140,5 @@ def _etags(header: str) -> set[str]:
 
 
 ROUTES = [
-    (r"/wsi/app/(.*)", serve_asset),
+    (rf"/wsi/app/{TAIL}", serve_asset),
 ]

@@ -10,7 +10,7 @@ import numpy as np
 from . import codec, encoders
 from .accept import choose_media_type
 from .errors import BadRequest
-from .http import Request, Response, json_response
+from .http import SEGMENT, Request, Response, json_response
 from .markers import embed_icc_in_jpeg
 from .series import SeriesModel
 from .service import check_id
@@ -143,9 +143,8 @@ def get_associated(request: Request, app: App) -> Response:
 # Handlers whose repeated requests may be answered before a Request is even built (see wsi_plugin).
 FAST_PATHS = {get_tile: cached_tile}
 
-_ID = r"([^/]*)"
 ROUTES = [
-    (rf"/wsi/pyramids/{_ID}", get_pyramid),
-    (rf"/wsi/tiles/{_ID}/{_ID}/{_ID}/{_ID}", get_tile),
-    (rf"/wsi/associated/{_ID}/{_ID}", get_associated),
+    (rf"/wsi/pyramids/{SEGMENT}", get_pyramid),
+    (rf"/wsi/tiles/{SEGMENT}/{SEGMENT}/{SEGMENT}/{SEGMENT}", get_tile),
+    (rf"/wsi/associated/{SEGMENT}/{SEGMENT}", get_associated),
 ]

@@ -42,7 +42,8 @@ def _app(root: Path, **settings: bool) -> SimpleNamespace:
 
 def _get(app: SimpleNamespace, path: str, headers: dict[str, str] | None = None, method: str = "GET"):
     match = re.fullmatch(ROUTES[0][0], "/wsi/app/" + path)
-    assert match is not None
+    if match is None:  # no route: Orthanc itself answers 404
+        return SimpleNamespace(status=404, headers={}, body=b"")
     request = Request(method, "/wsi/app/" + path, match.groups(), {}, headers or {})
     return serve_asset(request, app)
 
