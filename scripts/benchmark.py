@@ -546,7 +546,10 @@ def main() -> None:
     parser.add_argument("--plugin", help="another wsi_plugin.py to measure as ours (e.g. a patched copy)")
     args = parser.parse_args()
     plan = make_plan(args.quick, args.duration, args.concurrency)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally blocks stop every Orthanc
+    # Both signals become exceptions, so the finally blocks stop every Orthanc (SIGINT may arrive ignored
+    # when started in the background by a shell).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     folders = {"jpeg": [dicomized("jpeg", i) for i in range(plan.jpeg_copies)],
                "jpeg2000": [dicomized("jpeg2000", 0)]}
