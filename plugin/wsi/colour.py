@@ -1,6 +1,10 @@
-"""Colour conversions the model needs (pure): DICOM-encoded CIELab to sRGB."""
+"""Colour the model needs (pure): DICOM-encoded CIELab to sRGB; whether an ICC profile is just sRGB."""
 
 from __future__ import annotations
+
+import io
+
+from PIL import ImageCms
 
 # D50 white, as DICOM's CIELab values refer to the ICC profile connection space (PS3.3 C.10.7.1.1).
 _D50 = (0.9642, 1.0, 0.8249)
@@ -36,3 +40,17 @@ def lab_to_rgb8(dicom_lab: list[float]) -> tuple[int, int, int]:
     x, y, z = _lab_to_xyz(*decode_dicom_lab(dicom_lab))
     rgb = [_gamma(row[0] * x + row[1] * y + row[2] * z) for row in _XYZ_TO_SRGB]
     return round(rgb[0] * 255), round(rgb[1] * 255), round(rgb[2] * 255)
+
+
+def is_srgb_profile(icc: bytes) -> bool:
+    """An RGB profile that names itself sRGB: embedding it changes nothing, as untagged images are sRGB.
+
+    Scanners and converters (OrthancWSIDicomizer among them) write one into every slide; leaving it out
+    keeps passed-through JPEG tiles byte for byte as stored and 7 kB smaller.
+    """
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile
+    except (OSError, ValueError, TypeError):
+        return False  # unreadable: embed as stored, a viewer may know better
+    description = f"{profile.profile_description or ''} {profile.model or ''}"
+    return profile.xcolor_space.strip() == "RGB" and "srgb" in description.lower()

@@ -207,7 +207,7 @@ def stored_jpeg_tile(app: App, model: SeriesModel, plan: RenderPlan) -> bytes | 
     if not codec.can_pass_through_jpeg(fmt):
         return None
     raw = service.raw_frame(*ref)
-    if not codec.can_pass_through_jpeg(fmt, raw):
+    if not service.passes_through(model, ref[0], raw):
         return None
     icc = service.icc_profile(model)
     return embed_icc_in_jpeg(raw, icc) if icc else raw

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import codec, display
 from .cache import ByteBudgetLRU
+from .colour import is_srgb_profile
 from .errors import BadRequest, NotFound
 from .frames import FrameRef
 from .series import WSI_SOP_CLASS, InstanceRecord, LevelModel, SeriesModel, build_series_model
@@ -204,6 +205,7 @@ class SlideService:
         return model.levels[index]
 
     def icc_profile(self, model: SeriesModel) -> bytes | None:
+        """The slide's ICC profile to embed in answers; None when it has none or it is plain sRGB."""
         source = model.icc_source
         if source is None:
             return None
@@ -214,8 +216,19 @@ class SlideService:
                 icc = self._orthanc.get_bytes(f"/instances/{source[0]}/content/0048-0105/{source[1]}/0028-2000")
             except NotFound:
                 icc = b""
+            icc = b"" if icc and is_srgb_profile(icc) else icc
             self.misc.put(key, icc)
         return icc or None
+
+    def passes_through(self, model: SeriesModel, instance_id: str, raw: bytes) -> bool:
+        """Whether this instance's stored JPEG frames go out as they are: decided on its first frame,
+        as every frame of an instance comes from one encoder."""
+        key = ("passthrough", instance_id)
+        verdict = self.misc.get(key)
+        if verdict is None:
+            verdict = codec.can_pass_through_jpeg(self.pixel_format(model, instance_id), raw)
+            self.misc.put(key, verdict, 64)
+        return verdict
 
     # ---- associated images ------------------------------------------------------------------------
     def associated_pixels(self, series_id: str, kind: str) -> tuple[SeriesModel, LevelModel]:

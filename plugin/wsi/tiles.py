@@ -115,7 +115,7 @@ def _render_tile(app: App, model: SeriesModel, level_model, ref, fmt, media_type
         return _encode(app, model, service.background_tile(model, level_model), media_type)
     if media_type == "image/jpeg" and fmt is not None and codec.can_pass_through_jpeg(fmt):
         raw = service.raw_frame(*ref)
-        if codec.can_pass_through_jpeg(fmt, raw):
+        if service.passes_through(model, ref[0], raw):
             icc = service.icc_profile(model)
             return embed_icc_in_jpeg(raw, icc) if icc else raw
     return _encode(app, model, service.decode_tile(model, ref), media_type)
