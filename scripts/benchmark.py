@@ -540,6 +540,19 @@ def make_plan(quick: bool, duration: int | None, concurrency: str | None) -> Pla
                 browser_extra=(Server("ours", True), Server("cpp", False)) + (() if quick else (Server("raw", False),)))
 
 
+def load_slides(folders: dict[str, list[Path]], workdir: Path) -> list[Slide]:
+    """Upload every copy into the shared temporary storage; map each tile to its frame."""
+    slides = []
+    with running(RAW, workdir) as client:
+        for kind, copies in folders.items():
+            frames: dict = {}
+            for folder in copies:
+                frames.update(frame_map(client, upload(client, folder)))
+            slides.append(Slide(kind, frames))
+    log("uploaded: " + ", ".join(f"{s.kind} {len(s.series)} series, {len(s.frames)} tiles" for s in slides))
+    return slides
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs, fewer configurations (< 2 min)")
@@ -558,14 +571,7 @@ def main() -> None:
                "jpeg2000": [dicomized("jpeg2000", 0)]}
     workdir = Path(tempfile.mkdtemp(prefix="wsi-bench-"))
     try:
-        with running(RAW, workdir) as client:
-            slides = []
-            for kind, copies in folders.items():
-                frames: dict = {}
-                for folder in copies:
-                    frames.update(frame_map(client, upload(client, folder)))
-                slides.append(Slide(kind, frames))
-        log("uploaded: " + ", ".join(f"{s.kind} {len(s.series)} series, {len(s.frames)} tiles" for s in slides))
+        slides = load_slides(folders, workdir)
         rows: list[Row] = []
         notes: list[str] = []
         kinds = args.servers.split(",")
