@@ -1,26 +1,14 @@
-"""/wsi/app/ through a real Orthanc: types, cache headers, 304, and no way out of webassets/."""
+"""/wsi/app/ through a real Orthanc: types, cache headers, 304, and no way out of webassets/.
+
+Paths are sent exactly as written (OrthancServer.get does no client-side normalisation of dots or escapes).
+"""
 
 from __future__ import annotations
-
-import http.client
-from urllib.parse import urlparse
 
 import pytest
 from wsi.static import WEBASSETS_DIR
 
 pytestmark = pytest.mark.integration
-
-
-def _get(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    """GET with the path sent exactly as written (no client-side normalisation of dots or escapes)."""
-    url = urlparse(base)
-    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
-    try:
-        connection.request("GET", path, headers=headers or {})
-        answer = connection.getresponse()
-        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
-    finally:
-        connection.close()
 
 
 @pytest.mark.parametrize(("path", "content_type", "cache"), [
@@ -32,12 +20,12 @@ def _get(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[i
     ("vendor/mirador/mirador.min.js", "text/javascript; charset=utf-8", "public, max-age=86400"),
 ])
 def test_assets_are_served_with_type_and_cache_headers(orthanc, path, content_type, cache):
-    status, headers, body = _get(orthanc.url, f"/wsi/app/{path}")
+    status, headers, body = orthanc.server.get(f"/wsi/app/{path}")
     assert status == 200
     assert headers["content-type"] == content_type
     assert headers["cache-control"] == cache
     assert body == (WEBASSETS_DIR / path).read_bytes()
-    again, _, empty = _get(orthanc.url, f"/wsi/app/{path}", {"If-None-Match": headers["etag"]})
+    again, _, empty = orthanc.server.get(f"/wsi/app/{path}", {"If-None-Match": headers["etag"]})
     assert (again, empty) == (304, b"")
 
 
@@ -48,14 +36,14 @@ def test_assets_are_served_with_type_and_cache_headers(orthanc, path, content_ty
     "node_modules/openseadragon/package.json", "vendor/mirador/mirador.min.js.map", "",
 ])
 def test_nothing_outside_the_served_files(orthanc, path):
-    status, _, body = _get(orthanc.url, f"/wsi/app/{path}")
+    status, _, body = orthanc.server.get(f"/wsi/app/{path}")
     assert status in (400, 404), (path, status)
     assert b"root:" not in body
 
 
 def test_nul_ends_the_path_inside_orthanc(orthanc):
     """Orthanc 1.10 cuts a decoded URI at NUL, so "viewer.js%00.html" is just viewer.js: still inside."""
-    status, headers, body = _get(orthanc.url, "/wsi/app/viewer.js%00.html")
+    status, headers, body = orthanc.server.get("/wsi/app/viewer.js%00.html")
     assert status in (200, 400, 404)
     if status == 200:
         assert body == (WEBASSETS_DIR / "viewer.js").read_bytes()
