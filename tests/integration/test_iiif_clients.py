@@ -8,6 +8,7 @@ and the screenshots must show an image.
 from __future__ import annotations
 
 import io
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,25 @@ class Visit:
     iiif_responses: list[tuple[str, int]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     screenshot: bytes = b""
+    pending: set[str] = field(default_factory=set)  # IIIF requests sent and not yet answered
+
+
+def wait_for_iiif_answers(page, seen: Visit, timeout_s: float = 60, quiet_s: float = 0.5) -> None:
+    """Until no IIIF request has been waiting for `quiet_s`; fails naming the requests still unanswered.
+
+    (Playwright's "networkidle" counts every connection of the page, so it can wait on things that are
+    not ours and says nothing about which request was slow.)
+    """
+    deadline, quiet_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        if seen.pending:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_s:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"IIIF requests unanswered after {timeout_s} s: {sorted(seen.pending)[:10]}")
 
 
 def visit(browser, url: str, ready: str, frame_selector: str, name: str, next_items: int = 0) -> Visit:
@@ -61,13 +81,16 @@ def visit(browser, url: str, ready: str, frame_selector: str, name: str, next_it
             if m.type == "error" and m.text not in LIBRARY_NOTICES else None)
     page.on("pageerror", lambda e: seen.errors.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: seen.errors.append(f"request failed: {r.url} {r.failure}"))
+    page.on("request", lambda r: seen.pending.add(r.url) if "/wsi/iiif/" in r.url else None)
+    page.on("requestfinished", lambda r: seen.pending.discard(r.url))
+    page.on("requestfailed", lambda r: seen.pending.discard(r.url))
     try:
         page.goto(url)
         page.wait_for_function(ready, timeout=60_000)
-        page.wait_for_load_state("networkidle", timeout=60_000)
+        wait_for_iiif_answers(page, seen)
         for _ in range(next_items):
             page.get_by_role("button", name="Next item").click()
-            page.wait_for_load_state("networkidle", timeout=60_000)
+            wait_for_iiif_answers(page, seen)
         page.wait_for_timeout(500)  # let the last tiles be drawn
         seen.screenshot = page.locator(frame_selector).first.screenshot()
     finally:
