@@ -18,6 +18,7 @@ class Settings:
     force_powers_of_two: bool = True
     cache_size_mb: int = 256
     jpeg_quality: int = 90
+    png_compression_level: int = 1
     iiif_max_width: int = 10000
     iiif_max_height: int = 10000
     iiif_max_area: int = 50_000_000
@@ -34,6 +35,7 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "ForcePowersOfTwoScaleFactors": ("force_powers_of_two", bool, "a boolean"),
     "CacheSizeMB": ("cache_size_mb", int, "a whole number of megabytes (0 to 65536)"),
     "JpegQuality": ("jpeg_quality", int, "a whole number from 1 to 100"),
+    "PngCompressionLevel": ("png_compression_level", int, "a whole number from 0 to 9"),
     "IIIFMaxWidth": ("iiif_max_width", int, "a positive whole number of pixels"),
     "IIIFMaxHeight": ("iiif_max_height", int, "a positive whole number of pixels"),
     "IIIFMaxArea": ("iiif_max_area", int, "a positive whole number of pixels"),
@@ -42,8 +44,9 @@ _KEYS: dict[str, tuple[str, type, str]] = {
 }
 
 _RANGES: dict[str, tuple[float, float]] = {
-    "cache_size_mb": (0, 65536), "jpeg_quality": (1, 100), "iiif_max_width": (1, 1 << 30),
-    "iiif_max_height": (1, 1 << 30), "iiif_max_area": (1, 1 << 40), "series_check_seconds": (0, 86400),
+    "cache_size_mb": (0, 65536), "jpeg_quality": (1, 100), "png_compression_level": (0, 9),
+    "iiif_max_width": (1, 1 << 30), "iiif_max_height": (1, 1 << 30), "iiif_max_area": (1, 1 << 40),
+    "series_check_seconds": (0, 86400),
 }
 
 

@@ -9,10 +9,14 @@ from .errors import UnsupportedFeature
 from .markers import embed_icc_in_jpeg, png_with_icc
 
 
-def encode_png(pixels: np.ndarray, icc: bytes | None = None) -> bytes:
-    # level 1 + RLE strategy + SUB filter: fastest of the settings measured, and smaller than level 1's
-    # default (docs/codec.md).
-    png = bytes(imagecodecs.png_encode(np.ascontiguousarray(pixels), level=1, strategy=3, filter=16))
+def encode_png(pixels: np.ndarray, icc: bytes | None = None, level: int = 1) -> bytes:
+    """level 1 (default): zlib level 1 with the RLE strategy and SUB filter, the fastest setting measured;
+    2-9: that zlib level with adaptive filters, slower and smaller (docs/codec.md); 0: stored."""
+    pixels = np.ascontiguousarray(pixels)
+    if level == 1:
+        png = bytes(imagecodecs.png_encode(pixels, level=1, strategy=3, filter=16))
+    else:
+        png = bytes(imagecodecs.png_encode(pixels, level=level))
     return png_with_icc(png, icc) if icc else png
 
 
@@ -36,12 +40,13 @@ def encode_webp(pixels: np.ndarray, quality: int = 90) -> bytes:
 ENCODABLE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/jp2", "image/webp")
 
 
-def encode(pixels: np.ndarray, media_type: str, icc: bytes | None = None, quality: int = 90) -> bytes:
+def encode(pixels: np.ndarray, media_type: str, icc: bytes | None = None, quality: int = 90,
+           png_level: int = 1) -> bytes:
     """Encode uint8 pixels; ICC is embedded in PNG and JPEG only."""
     if media_type == "image/jpeg":
         return encode_jpeg(pixels, quality, icc)
     if media_type == "image/png":
-        return encode_png(pixels, icc)
+        return encode_png(pixels, icc, png_level)
     if media_type == "image/jp2":
         return encode_jp2(pixels)
     if media_type == "image/webp":

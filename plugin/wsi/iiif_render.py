@@ -271,14 +271,15 @@ def render_pixels(plan: RenderPlan, pyramid: Pyramid, read_tile: TileReader) -> 
     return np.asarray(image)
 
 
-def encode_image(pixels: np.ndarray, fmt: str, icc: bytes | None = None, quality: int = JPEG_QUALITY) -> bytes:
+def encode_image(pixels: np.ndarray, fmt: str, icc: bytes | None = None, quality: int = JPEG_QUALITY,
+                 png_level: int = 1) -> bytes:
     """The one place that encodes: wsi.codec (imagecodecs) where it can, Pillow for the other formats."""
     colour = pixels.ndim == 3 and pixels.shape[2] in (3, 4)
     icc = icc if colour else None  # an RGB profile would be invalid in a grey image
     media_type = FORMAT_MEDIA_TYPES[fmt]
     if media_type in encoders.ENCODABLE_MEDIA_TYPES and not (fmt == "jpg" and pixels.ndim == 3
                                                           and pixels.shape[2] != 3):
-        return encoders.encode(pixels, media_type, icc=icc, quality=quality)
+        return encoders.encode(pixels, media_type, icc=icc, quality=quality, png_level=png_level)
     image = Image.fromarray(pixels)
     options: dict[str, object] = {"quality": quality} if fmt in ("jpg", "webp") else {}
     if icc and fmt in ("jpg", "webp", "tif"):
@@ -289,5 +290,5 @@ def encode_image(pixels: np.ndarray, fmt: str, icc: bytes | None = None, quality
 
 
 def render_image(plan: RenderPlan, pyramid: Pyramid, read_tile: TileReader, icc: bytes | None = None,
-                 quality: int = JPEG_QUALITY) -> bytes:
-    return encode_image(render_pixels(plan, pyramid, read_tile), plan.format, icc, quality)
+                 quality: int = JPEG_QUALITY, png_level: int = 1) -> bytes:
+    return encode_image(render_pixels(plan, pyramid, read_tile), plan.format, icc, quality, png_level)

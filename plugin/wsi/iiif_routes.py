@@ -139,8 +139,8 @@ def _serve_image_service(request: Request, app: App, base: str, rest: list[str],
     key = (*cache_key, plan.canonical)
     body = cache.get(key)
     if body is None:
-        body = (stored(plan) if stored else None) or render_image(plan, pyramid, reader, icc,
-                                                                  app.settings.jpeg_quality)
+        body = (stored(plan) if stored else None) or render_image(
+            plan, pyramid, reader, icc, app.settings.jpeg_quality, app.settings.png_compression_level)
         cache.put(key, body)
     return _cached_answer(request, body, plan.media_type, _image_headers(base, plan))
 

@@ -65,7 +65,8 @@ def get_pyramid(request: Request, app: App) -> Response:
 
 def _encode(app: App, model: SeriesModel, pixels: np.ndarray, media_type: str) -> bytes:
     icc = app.service.icc_profile(model)
-    return encoders.encode(pixels, media_type, icc=icc, quality=app.settings.jpeg_quality)
+    return encoders.encode(pixels, media_type, icc=icc, quality=app.settings.jpeg_quality,
+                           png_level=app.settings.png_compression_level)
 
 
 def _hot_key(uri: str, accept: str, query: dict[str, str]) -> tuple:
@@ -131,11 +132,11 @@ def get_associated(request: Request, app: App) -> Response:
         raise BadRequest(f"associated image kind must be one of {', '.join(ASSOCIATED)}", "kind")
     model, level_model = app.service.associated_pixels(series_id, kind)
     media_type = choose_media_type(request.header("accept"), "image/png", ("image/png", "image/jpeg"))
-    key = (series_id, "associated", kind, media_type)
+    key = (series_id, "associated", kind, media_type, model.instance_ids)  # a changed series: new key
     body = app.service.tiles.get(key)
     if body is None:
         body = encoders.encode(app.service.compose_level(model, level_model), media_type,
-                            quality=app.settings.jpeg_quality)
+                               quality=app.settings.jpeg_quality, png_level=app.settings.png_compression_level)
         app.service.tiles.put(key, body)
     return Response(200, body, media_type, {"Cache-Control": TILE_CACHE_CONTROL})
 
