@@ -73,6 +73,12 @@ def _hot_key(uri: str, accept: str, query: dict[str, str]) -> tuple:
     return uri, accept, tuple(query.items())
 
 
+def _fresh_answer(app: App, hot_key: tuple) -> Response | None:
+    """The cached answer to exactly this request, while the series model it came from is fresh."""
+    hit = app.service.tiles.get(hot_key)
+    return hit[1] if hit is not None and app.service.is_fresh(hit[0]) else None
+
+
 def cached_tile(app: App, uri: str, request: dict) -> Response | None:
     """The answer to a repeated tile request, straight from Orthanc's request values (no Request built).
 
@@ -81,17 +87,16 @@ def cached_tile(app: App, uri: str, request: dict) -> Response | None:
     """
     if request.get("method") != "GET":
         return None
-    hit = app.service.tiles.get(_hot_key(uri, (request.get("headers") or {}).get("accept", ""),
-                                         request.get("get") or {}))
-    return hit[1] if hit is not None and app.service.is_fresh(hit[0]) else None
+    return _fresh_answer(app, _hot_key(uri, (request.get("headers") or {}).get("accept", ""),
+                                       request.get("get") or {}))
 
 
 def get_tile(request: Request, app: App) -> Response:
     service = app.service
     hot_key = _hot_key(request.path, request.header("accept"), request.query)
-    hit = service.tiles.get(hot_key)
-    if hit is not None and service.is_fresh(hit[0]):
-        return hit[1]
+    cached = _fresh_answer(app, hot_key)
+    if cached is not None:
+        return cached
     series_id = check_id(request.groups[0], "series id")
     z, x, y = (_index(v, n) for v, n in zip(request.groups[1:4], ("level", "x", "y"), strict=True))
     model = service.wsi_model(series_id)
