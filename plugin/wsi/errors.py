@@ -6,6 +6,11 @@ from __future__ import annotations
 class WsiError(Exception):
     """Base of every error this plugin raises on purpose."""
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers the error's answer must carry (e.g. Retry-After)."""
+        return {}
+
 
 class BadRequest(WsiError):
     """The request is malformed (bad id, index, parameter)."""
@@ -39,6 +44,18 @@ class UpstreamError(WsiError):
     """Orthanc answered an internal request with an error."""
 
 
+class Busy(WsiError):
+    """Too much work in progress right now; the client may retry after `retry_after_s` seconds (503)."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
 ERROR_STATUS: dict[type[BaseException], int] = {
     BadRequest: 400,
     NotFound: 404,
@@ -46,6 +63,7 @@ ERROR_STATUS: dict[type[BaseException], int] = {
     UnsupportedFeature: 501,
     DecodeError: 500,
     UpstreamError: 502,
+    Busy: 503,
     WsiError: 500,
 }
 
