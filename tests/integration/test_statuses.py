@@ -12,6 +12,8 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pydicom
@@ -205,6 +207,35 @@ def test_other_methods_get_405_with_allow_on_every_route_family(served, method: 
         status, headers, _ = client.request(method, path, body=b"x" if method != "DELETE" else None)
         assert (status, headers.get("allow")) == (405, "GET"), (method, path, status, headers)
     _check(client.request("GET", f"/wsi/pyramids/{slide}"), 200)  # the series is still there
+
+
+def test_concurrent_deletes_hold_no_http_thread(served) -> None:
+    """100 concurrent DELETEs (each on its own connection) are answered at once; a tile still comes quickly.
+
+    A refused 405 used to leave each connection unanswered until Orthanc's 1 s keep-alive timeout, holding
+    one of its 50 HTTP threads: a plain tile then waited about 2 s.
+    """
+    server, _, ids = served
+    tile = f"/wsi/tiles/{ids['slide']}/0/0/0"
+    statuses: list[int | str] = []
+
+    def delete(i: int) -> None:
+        try:
+            statuses.append(server.request("DELETE", tile if i % 2 else f"/wsi/pyramids/{ids['slide']}")[0])
+        except OSError as error:
+            statuses.append(repr(error))
+
+    threads = [threading.Thread(target=delete, args=(i,)) for i in range(100)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    tile_started = time.monotonic()
+    assert server.get(tile)[0] == 200
+    tile_s = time.monotonic() - tile_started
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [405] * 100
+    assert time.monotonic() - started < 5 and tile_s < 0.5, (time.monotonic() - started, tile_s)
 
 
 def test_head_options_and_unknown_methods_are_answered_by_orthanc(served) -> None:
