@@ -7,6 +7,7 @@ import uuid
 
 import imagecodecs
 import numpy as np
+from wsi.adapter import describe_resource
 from wsi.errors import NotFound
 
 JPEG = "1.2.840.10008.1.2.4.50"
@@ -26,7 +27,7 @@ class FakeOrthanc:
     def get_bytes(self, uri: str) -> bytes:
         self.calls.append(uri)
         if uri not in self.paths:
-            raise NotFound(uri)
+            raise NotFound(f"{describe_resource(uri)} not found")  # as the real adapter words it
         return self.paths[uri]
 
     def get_json(self, uri: str):
