@@ -68,6 +68,11 @@ def load_plugin(monkeypatch: pytest.MonkeyPatch):
     logger = logging.getLogger("wsi")
     handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
 
+    if importlib.util.find_spec("wsi.native") is not None:
+        # Binding native libraries must happen before numpy is imported: not in a test process (wsi/native.py).
+        native = importlib.import_module("wsi.native")
+        monkeypatch.setattr(native, "bind_to_own_libraries", lambda *args, **kwargs: [])
+
     def load() -> FakeOrthancModule:
         fake = FakeOrthancModule()
         monkeypatch.setitem(sys.modules, "orthanc", fake)
