@@ -44,16 +44,16 @@ class UpstreamError(WsiError):
     """Orthanc answered an internal request with an error."""
 
 
-class Busy(WsiError):
-    """Too much work in progress right now; the client may retry after `retry_after_s` seconds (503)."""
+class Overloaded(WsiError):
+    """Too busy for this request now, or it ran over its time budget: 503, retry after `retry_after` s."""
 
-    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+    def __init__(self, message: str, retry_after: int = 1) -> None:
         super().__init__(message)
-        self.retry_after_s = max(1, int(retry_after_s))
+        self.retry_after = max(1, int(retry_after))
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_s)}
+        return {"Retry-After": str(self.retry_after)}
 
 
 ERROR_STATUS: dict[type[BaseException], int] = {
@@ -63,7 +63,7 @@ ERROR_STATUS: dict[type[BaseException], int] = {
     UnsupportedFeature: 501,
     DecodeError: 500,
     UpstreamError: 502,
-    Busy: 503,
+    Overloaded: 503,
     WsiError: 500,
 }
 

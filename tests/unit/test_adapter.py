@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from fake_orthanc import FakeRestOutput
 from wsi.adapter import OrthancAdapter, describe_resource
-from wsi.errors import BadRequest, Busy, NotFound, UpstreamError
+from wsi.errors import BadRequest, NotFound, Overloaded, UpstreamError
 from wsi.http import Request, Response, text_response
 from wsi.iiif_routes import _with_cors
 from wsi.routes import dispatch, error_response
@@ -132,7 +132,7 @@ def test_other_methods_are_405_with_allow(method: str) -> None:
 @pytest.mark.parametrize(("error", "status", "words"), [
     (BadRequest("must be a non-negative integer", "level"), 400, "level: must be"),
     (NotFound(f"series {SERIES} not found"), 404, f"series {SERIES}"),
-    (Busy("too many large renders", retry_after_s=3), 503, "too many"),
+    (Overloaded("too many large renders", retry_after=3), 503, "too many"),
     (UpstreamError("Orthanc could not read series x"), 502, "Orthanc could not read"),
     (ZeroDivisionError("secret internal detail"), 500, "internal error"),
     (StopIteration(), 500, "internal error"),
@@ -143,19 +143,19 @@ def test_errors_become_answers_in_both_route_families(error: BaseException, stat
     for response in (plain, iiif):
         assert response.status == status
         assert words in response.body.decode() and "secret" not in response.body.decode()
-        if isinstance(error, Busy):
+        if isinstance(error, Overloaded):
             assert response.headers["Retry-After"] == "3"
     assert iiif.headers["Access-Control-Allow-Origin"] == "*"  # IIIF errors carry CORS too (IIIF 3.0 7.1)
 
 
 def test_error_response_merges_headers() -> None:
-    response = error_response(Busy("busy", 9), _request(), CORS)
+    response = error_response(Overloaded("busy", 9), _request(), CORS)
     assert response.headers == {"Retry-After": "9", **CORS}
 
 
 def test_every_status_of_the_error_table_goes_out_through_the_fake() -> None:
     adapter = OrthancAdapter(SimpleNamespace())
-    for error in (BadRequest("x"), NotFound("x"), Busy("x"), UpstreamError("x"), ValueError("x")):
+    for error in (BadRequest("x"), NotFound("x"), Overloaded("x"), UpstreamError("x"), ValueError("x")):
         output = FakeRestOutput()
         adapter.answer(output, dispatch(_with_cors(_raising(error)), _request(), IIIF_APP))
         assert output.sent is not None and output.sent[1]["Access-Control-Allow-Origin"] == "*"
