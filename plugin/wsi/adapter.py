@@ -53,7 +53,7 @@ class OrthancAdapter:
             code = getattr(code, "value", code)
             if code in _MISSING_CODES:
                 raise NotFound(f"{describe_resource(uri)} not found") from None
-            log.warning("Orthanc failed on GET %s: %s", uri, error)
+            log.info("Orthanc failed on GET %s: %s", uri, error)  # the client sees our words; this is the detail
             raise UpstreamError(f"Orthanc could not read {describe_resource(uri)}") from None
 
     def get_json(self, uri: str) -> Any:
