@@ -15,7 +15,6 @@ from .http import Request, Response
 # Orthanc error codes meaning "no such resource" (orthanc.ErrorCode UNKNOWN_RESOURCE, INEXISTENT_ITEM).
 _MISSING_CODES = {17, 7}
 _RESOURCE_KINDS = {"series": "series", "instances": "instance", "studies": "study", "patients": "patient"}
-_REDIRECTS = (301, 302, 303, 307, 308)
 
 log = logging.getLogger(__name__)
 
