@@ -3,6 +3,7 @@
 Finds the project's virtualenv by itself, then registers the routes of the `wsi` package.
 """
 
+import contextlib
 import glob
 import json
 import os
@@ -54,9 +55,22 @@ def _register(adapter: OrthancAdapter, app) -> None:
         shortcut = fast_path(handler)
 
         def callback(output, uri, **request):
-            cached = shortcut(app, uri, request) if shortcut else None
-            response = cached or dispatch(handler, adapter.to_request(uri, request), app)
-            adapter.answer(output, response)
+            # Every request gets an answer: an exception escaping here would be Orthanc's JSON 500, and an
+            # answer refused by Orthanc a dropped connection that holds an HTTP thread until its timeout.
+            response = None
+            if shortcut:
+                try:
+                    response = shortcut(app, uri, request)
+                except Exception:  # the handler below answers properly (e.g. 404 for a deleted series)
+                    response = None
+            if response is None:
+                response = dispatch(handler, adapter.to_request(uri, request), app)
+            try:
+                adapter.answer(output, response)
+            except Exception as error:
+                orthanc.LogError(f"[wsi] could not send a {response.status} answer to {uri[:200]}: {error!r}")
+                with contextlib.suppress(Exception):
+                    output.SendHttpStatusCode(500)
         return callback
 
     patterns = []

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from .errors import NotAcceptable
 
 TILE_TYPES = ("image/png", "image/jpeg", "image/jp2")
+# RFC 9110 qvalue, a little more lenient (more decimals, values above 1 clipped); never nan, inf, an
+# exponent, a sign or a number long enough to overflow.
+_QVALUE = re.compile(r"[0-9]{1,3}(\.[0-9]{0,6})?")
 
 
 def parse_accept(header: str) -> list[tuple[str, float]]:
-    """(media range, q) pairs; malformed q-values count as 1, as most servers do."""
+    """(media range, q) pairs; a q-value that is not a plain decimal number counts as 1, as most servers do."""
     ranges = []
     for part in header.split(","):
         fields = [f.strip() for f in part.split(";")]
@@ -21,10 +25,8 @@ def parse_accept(header: str) -> list[tuple[str, float]]:
         for param in fields[1:]:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
-                try:
-                    q = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    q = 1.0
+                value = value.strip()
+                q = min(float(value), 1.0) if _QVALUE.fullmatch(value) else 1.0
         ranges.append((media, q))
     return ranges
 

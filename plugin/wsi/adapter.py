@@ -14,23 +14,46 @@ from .http import Request, Response
 
 # Orthanc error codes meaning "no such resource" (orthanc.ErrorCode UNKNOWN_RESOURCE, INEXISTENT_ITEM).
 _MISSING_CODES = {17, 7}
+_RESOURCE_KINDS = {"series": "series", "instances": "instance", "studies": "study", "patients": "patient"}
+
+log = logging.getLogger(__name__)
+
+
+def describe_resource(uri: str) -> str:
+    """An internal REST path in our words ("frame 3 of instance <id>"), for messages clients see."""
+    parts = uri.split("?", 1)[0].strip("/").split("/")
+    kind = _RESOURCE_KINDS.get(parts[0])
+    if kind is None or len(parts) < 2:
+        return "an Orthanc resource"
+    subject = f"{kind} {parts[1][:60]}"
+    if len(parts) >= 4 and parts[2] == "frames":
+        return f"frame {parts[3][:12]} of {subject}"
+    if len(parts) >= 3:
+        return f"the {parts[2][:20]} of {subject}"
+    return subject
 
 
 class OrthancAdapter:
     def __init__(self, orthanc: Any) -> None:
         self._orthanc = orthanc
+        # orthanc-python 4.0 takes SendHttpStatus(status, str, length), 5.0 (status, bytes): None until known.
+        self._status_takes_length: bool | None = None
 
     # ---- reading from Orthanc ---------------------------------------------------------------------
     def get_bytes(self, uri: str) -> bytes:
-        """Body of an internal GET; NotFound for a missing resource, UpstreamError otherwise."""
+        """Body of an internal GET; NotFound for a missing resource, UpstreamError otherwise.
+
+        Messages name the resource in our words: internal REST paths never reach a client.
+        """
         try:
             return bytes(self._orthanc.RestApiGet(uri))
         except self._orthanc.OrthancException as error:
             code = error.args[0] if error.args else None
             code = getattr(code, "value", code)
             if code in _MISSING_CODES:
-                raise NotFound(f"{uri}: not found") from None
-            raise UpstreamError(f"{uri}: {error}") from None
+                raise NotFound(f"{describe_resource(uri)} not found") from None
+            log.info("Orthanc failed on GET %s: %s", uri, error)  # the client sees our words; this is the detail
+            raise UpstreamError(f"Orthanc could not read {describe_resource(uri)}") from None
 
     def get_json(self, uri: str) -> Any:
         return json.loads(self.get_bytes(uri))
@@ -49,21 +72,50 @@ class OrthancAdapter:
             headers=request.get("headers") or {},  # orthanc-python already lower-cases the keys
         )
 
-    @staticmethod
-    def answer(output: Any, response: Response) -> None:
+    def answer(self, output: Any, response: Response) -> None:
+        """Send a response the way Orthanc 1.10 accepts each status (measured in tests/integration/test_statuses.py).
+
+        The generic status calls refuse 301 and 405 (and 401 in some Orthanc versions): the request would
+        then end with no answer at all, so those go through their dedicated calls.
+        """
+        status = response.status
+        if status == 405:
+            # Orthanc drops every other header and the body here: only "Allow" reaches the client.
+            output.SendMethodNotAllowed(response.headers.get("Allow", "GET"))
+            return
+        if status == 401:
+            output.SendUnauthorized(response.headers.get("WWW-Authenticate", 'Basic realm="Orthanc"'))
+            return
+        if status == 301:
+            output.Redirect(response.headers.get("Location", "/"))  # clears the headers set before it
+            return
         for name, value in response.headers.items():
             output.SetHttpHeader(name, value)
-        if response.status == 200:
+        if status == 200:
             output.AnswerBuffer(response.body, response.content_type)
-        elif response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
-            output.Redirect(response.headers["Location"])
-        elif response.body and response.status >= 400:
-            # orthanc-python 4.0: SendHttpStatus only accepts a str body with its length.
-            text = response.body.decode("utf-8", "replace")
-            output.SetHttpHeader("Content-Type", response.content_type)
-            output.SendHttpStatus(response.status, text, len(text.encode()))
+        elif status == 304 or not response.body:
+            # 304 never has a body (RFC 9110 15.4.5): with one, Orthanc announces its length but the client
+            # reads none, and the next answer on the keep-alive connection starts with stale bytes.
+            output.SendHttpStatusCode(status)
         else:
-            output.SendHttpStatusCode(response.status)
+            output.SetHttpHeader("Content-Type", response.content_type)
+            self._send_status(output, status, response.body)
+
+    def _send_status(self, output: Any, status: int, body: bytes) -> None:
+        """Status with a body through the generic call, whichever orthanc-python signature this is."""
+        if self._status_takes_length is not False:
+            # 4.0 parses the body as a C string: text without NUL, and its length in UTF-8 bytes.
+            text = body.decode("utf-8", "replace").replace("\0", "")
+            try:
+                output.SendHttpStatus(status, text, len(text.encode()))
+                self._status_takes_length = True
+                return
+            except TypeError:
+                if self._status_takes_length:
+                    raise
+                # 5.0+: (status, buffer). A refused argument list sends nothing, so the retry is safe.
+                self._status_takes_length = False
+        output.SendHttpStatus(status, body)
 
     # ---- registration -----------------------------------------------------------------------------
     def register_route(self, pattern: str, callback: Any) -> None:

@@ -23,9 +23,13 @@ FORMAT_MEDIA_TYPES: dict[str, str] = {
 }
 QUALITIES = ("default", "color", "gray", "bitonal")
 
-# Section 4.7: floats are decimal digits and "." only (no sign, exponent, nan or inf).
-_FLOAT = re.compile(r"^(\d+(\.\d*)?|\.\d+)$")
-_INT = re.compile(r"^\d+$")
+# Section 4.7: floats are decimal digits and "." only (no sign, exponent, nan or inf). Digits are
+# bounded too, so that no number can overflow the arithmetic that follows: 9 digits are far more than
+# any slide's pixels or any sensible percentage, and the size limits refuse what is too large anyway.
+_MAX_DIGITS = 9
+_MAX_DECIMALS = 10
+_FLOAT = re.compile(rf"(?:[0-9]{{1,{_MAX_DIGITS}}}(?:\.[0-9]{{0,{_MAX_DECIMALS}}})?|\.[0-9]{{1,{_MAX_DECIMALS}}})")
+_INT = re.compile(rf"[0-9]{{1,{_MAX_DIGITS}}}")
 
 
 @dataclass(frozen=True)
@@ -62,15 +66,22 @@ class ImageRequest:
 
 
 def _float(text: str, parameter: str) -> float:
-    if not _FLOAT.match(text):
-        raise BadRequest(f"invalid number {text!r} in {parameter}", parameter)
+    if not _FLOAT.fullmatch(text):
+        raise BadRequest(f"invalid number {_shown(text)} in {parameter} (at most {_MAX_DIGITS} digits before "
+                         f"the point and {_MAX_DECIMALS} after)", parameter)
     return float(text)
 
 
 def _int(text: str, parameter: str) -> int:
-    if not _INT.match(text):
-        raise BadRequest(f"invalid integer {text!r} in {parameter}", parameter)
+    if not _INT.fullmatch(text):
+        raise BadRequest(f"invalid integer {_shown(text)} in {parameter} (at most {_MAX_DIGITS} digits)",
+                         parameter)
     return int(text)
+
+
+def _shown(text: str) -> str:
+    """A client's value quoted in a message, cut short: a 5000-digit number needs not come back whole."""
+    return repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
 
 
 def parse_region(text: str) -> Region:
@@ -79,7 +90,7 @@ def parse_region(text: str) -> Region:
     percent = text.startswith("pct:")
     parts = (text[4:] if percent else text).split(",")
     if len(parts) != 4:
-        raise BadRequest(f"invalid region {text!r}", "region")
+        raise BadRequest(f"invalid region {_shown(text)}", "region")
     if percent:
         x, y, w, h = (_float(p, "region") for p in parts)
         kind = "percent"
@@ -87,7 +98,7 @@ def parse_region(text: str) -> Region:
         x, y, w, h = (_int(p, "region") for p in parts)
         kind = "pixels"
     if w <= 0 or h <= 0:
-        raise BadRequest(f"region {text!r} has zero width or height", "region")
+        raise BadRequest(f"region {_shown(text)} has zero width or height", "region")
     return Region(kind, x, y, w, h)
 
 
@@ -106,11 +117,11 @@ def parse_size(text: str) -> Size:
     confined = body.startswith("!")
     parts = (body[1:] if confined else body).split(",")
     if len(parts) != 2:
-        raise BadRequest(f"invalid size {text!r}", "size")
+        raise BadRequest(f"invalid size {_shown(text)}", "size")
     w_text, h_text = parts
     if confined:
         if not w_text or not h_text:
-            raise BadRequest(f"invalid size {text!r}", "size")
+            raise BadRequest(f"invalid size {_shown(text)}", "size")
         return _checked(Size("confined", upscale, _int(w_text, "size"), _int(h_text, "size")))
     if w_text and h_text:
         return _checked(Size("wh", upscale, _int(w_text, "size"), _int(h_text, "size")))
@@ -118,7 +129,7 @@ def parse_size(text: str) -> Size:
         return _checked(Size("w", upscale, w=_int(w_text, "size")))
     if h_text:
         return _checked(Size("h", upscale, h=_int(h_text, "size")))
-    raise BadRequest(f"invalid size {text!r}", "size")
+    raise BadRequest(f"invalid size {_shown(text)}", "size")
 
 
 def _checked(size: Size) -> Size:
@@ -140,11 +151,11 @@ def parse_rotation(text: str) -> Rotation:
 def parse_quality_format(text: str) -> tuple[str, str]:
     quality, dot, fmt = text.rpartition(".")
     if not dot:
-        raise BadRequest(f"missing format in {text!r}", "format")
+        raise BadRequest(f"missing format in {_shown(text)}", "format")
     if quality not in QUALITIES:
-        raise BadRequest(f"unknown quality {quality!r}", "quality")
+        raise BadRequest(f"unknown quality {_shown(quality)}", "quality")
     if fmt not in FORMAT_MEDIA_TYPES:
-        raise BadRequest(f"unknown format {fmt!r}", "format")
+        raise BadRequest(f"unknown format {_shown(fmt)}", "format")
     return quality, fmt
 
 

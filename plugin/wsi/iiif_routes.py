@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from . import codec
-from .errors import BadRequest, NotFound, WsiError, status_for
+from .errors import BadRequest, NotFound
 from .http import SEGMENT, TAIL, Request, Response, text_response
 from .iiif_info import JSONLD_MEDIA_TYPE as IMAGE_JSONLD
 from .iiif_info import PROFILE_URI, image_info
@@ -33,6 +33,7 @@ from .manifest import JSONLD_MEDIA_TYPE as PRESENTATION_JSONLD
 from .manifest import ImageService, SeriesLinks, frames_manifest, whole_slide_manifest
 from .markers import embed_icc_in_jpeg
 from .pyramid import Pyramid
+from .routes import error_response
 from .series import SeriesModel
 from .service import ORTHANC_ID
 
@@ -51,7 +52,7 @@ Handler = Callable[[Request, "App"], Response]
 
 
 def _with_cors(handler: Handler) -> Handler:
-    """CORS on every IIIF answer, errors included (IIIF 3.0 section 7.1), statuses from errors.ERROR_STATUS."""
+    """CORS on every IIIF answer, errors included (IIIF 3.0 section 7.1); errors mapped by routes.error_response."""
 
     @wraps(handler)
     def wrapped(request: Request, app: App) -> Response:
@@ -59,11 +60,8 @@ def _with_cors(handler: Handler) -> Handler:
             return text_response(404, "IIIF is disabled (WholeSlideImaging.EnableIIIF)", dict(CORS))
         try:
             response = handler(request, app)
-        except WsiError as error:
-            status = status_for(error)
-            if status >= 500:
-                logger.error("%s: %s", request.path, error)
-            return text_response(status, str(error), dict(CORS))
+        except Exception as error:  # any failure still answers, with CORS
+            return error_response(error, request, CORS)
         response.headers.update(CORS)
         return response
 
@@ -117,7 +115,9 @@ def _json_answer(request: Request, payload: dict, jsonld_type: str) -> Response:
 
 
 def _redirect(location: str) -> Response:
-    return Response(303, b"", "text/plain", {"Location": location})
+    # IIIF 3.0 section 2: the base URI redirects to info.json. 303, not Orthanc's `Redirect` (always 301,
+    # and it drops the CORS header): the adapter sends Location with the generic status call.
+    return text_response(303, f"see {location}", {"Location": location})
 
 
 def _split_tail(tail: str) -> list[str]:

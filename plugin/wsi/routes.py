@@ -40,19 +40,33 @@ def fast_path(handler: Handler) -> Callable[[App, str, dict], Response | None] |
     return tiles.FAST_PATHS.get(handler)
 
 
+ALLOWED_METHODS = ("GET", "HEAD")  # Orthanc 1.10 answers HEAD with 404 itself; a later one may pass it on
+
+
 def dispatch(handler: Handler, request: Request, app: App) -> Response:
-    """Run a handler; every failure becomes a short text answer with the status of its error class."""
-    if request.method not in ("GET", "HEAD"):
-        return text_response(405, f"{request.method} is not allowed here", {"Allow": "GET"})
+    """Run a handler; never raises: every failure becomes an answer (see `error_response`)."""
+    if request.method not in ALLOWED_METHODS:
+        # The adapter sends this through Orthanc's dedicated call (the generic one refuses 405).
+        return text_response(405, f"{request.method} is not allowed here: only GET", {"Allow": "GET"})
     try:
         return handler(request, app)
-    except WsiError as error:
-        status = status_for(error)
-        if status >= 500:
-            log.error("%s %s: %s", request.method, request.path, error)
-        parameter = getattr(error, "parameter", None) if isinstance(error, BadRequest) else None
-        prefix = f"{parameter}: " if parameter and not str(error).startswith(parameter) else ""
-        return text_response(status, prefix + str(error))
-    except Exception:
-        log.exception("%s %s failed", request.method, request.path)
-        return text_response(500, "internal error (see the Orthanc log)")
+    except Exception as error:  # the one place a failure becomes an answer
+        return error_response(error, request)
+
+
+def error_response(error: BaseException, request: Request, headers: dict[str, str] | None = None) -> Response:
+    """The answer to a failed request: the status of the error's class, a short message in our words.
+
+    Unexpected exceptions are 500 with a logged traceback and a message that reveals nothing internal.
+    """
+    extra = dict(headers or {})
+    if not isinstance(error, WsiError):
+        log.error("%s %s failed", request.method, request.path[:200], exc_info=error)
+        return text_response(500, "internal error (see the Orthanc log)", extra)
+    status = status_for(error)
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.path[:200], error)
+    parameter = getattr(error, "parameter", None) if isinstance(error, BadRequest) else None
+    message = str(error)
+    prefix = f"{parameter}: " if parameter and not message.startswith(parameter) else ""
+    return text_response(status, prefix + message, {**error.headers, **extra})

@@ -7,6 +7,7 @@ import uuid
 
 import imagecodecs
 import numpy as np
+from wsi.adapter import describe_resource
 from wsi.errors import NotFound
 
 JPEG = "1.2.840.10008.1.2.4.50"
@@ -26,7 +27,7 @@ class FakeOrthanc:
     def get_bytes(self, uri: str) -> bytes:
         self.calls.append(uri)
         if uri not in self.paths:
-            raise NotFound(uri)
+            raise NotFound(f"{describe_resource(uri)} not found")  # as the real adapter words it
         return self.paths[uri]
 
     def get_json(self, uri: str):
@@ -101,3 +102,65 @@ def tile_frames(image: np.ndarray, tile: int, syntax: str, background=255) -> li
             block[: part.shape[0], : part.shape[1]] = part
             frames.append(bytes(imagecodecs.jpeg8_encode(block, level=95)) if syntax == JPEG else block.tobytes())
     return frames
+
+
+class DroppedConnection(Exception):
+    """What Orthanc does with a status its generic calls refuse: an exception, then no answer at all."""
+
+
+class FakeRestOutput:
+    """orthanc.RestOutput as Orthanc 1.10 behaves (measured in tests/integration/test_statuses.py).
+
+    `signature` "4.0": SendHttpStatus(status, str, length); "5.0": SendHttpStatus(status, bytes). The generic
+    status calls refuse 301, 401 and 405 (401 in some Orthanc versions) as Orthanc does. `sent` is what the
+    client receives: (status, headers, body), or None while nothing was sent.
+    """
+
+    REFUSED = (301, 401, 405)
+
+    def __init__(self, signature: str = "4.0") -> None:
+        self.signature = signature
+        self.headers: dict[str, str] = {}
+        self.sent: tuple[int, dict[str, str], bytes] | None = None
+        self.type_errors = 0
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        if self.sent is not None:
+            raise AssertionError("a second answer to one request")
+        self.sent = (status, dict(self.headers if headers is None else headers), body)
+
+    def SetHttpHeader(self, name: str, value: str) -> None:  # Orthanc's method names
+        assert isinstance(name, str) and isinstance(value, str)
+        self.headers[name] = value
+
+    def AnswerBuffer(self, body: bytes, content_type: str) -> None:
+        self._send(200, bytes(body), {**self.headers, "Content-Type": content_type})
+
+    def SendHttpStatusCode(self, status: int) -> None:
+        if status in self.REFUSED:
+            raise DroppedConnection(status)
+        self._send(status, b"")
+
+    def SendHttpStatus(self, status: int, *args) -> None:
+        if self.signature == "4.0":
+            if len(args) != 2 or not isinstance(args[0], str) or not isinstance(args[1], int):
+                self.type_errors += 1
+                raise TypeError("Bad types for the arguments (3 arguments expected)")
+            body = args[0].encode()[: args[1]]
+        else:
+            if len(args) != 1 or not isinstance(args[0], bytes | bytearray | memoryview | str):
+                self.type_errors += 1
+                raise TypeError("Bad types for the arguments (2 arguments expected)")
+            body = args[0].encode() if isinstance(args[0], str) else bytes(args[0])
+        if status in self.REFUSED:
+            raise DroppedConnection(status)
+        self._send(status, body)
+
+    def SendMethodNotAllowed(self, allowed: str) -> None:
+        self._send(405, b"", {"Allow": allowed})  # Orthanc drops the other headers
+
+    def Redirect(self, location: str) -> None:
+        self._send(301, b"", {"Location": location})
+
+    def SendUnauthorized(self, realm: str) -> None:
+        self._send(401, b"", {"WWW-Authenticate": realm})

@@ -28,3 +28,15 @@ def test_choose_media_type(header, default, expected):
 def test_nothing_acceptable(header):
     with pytest.raises(NotAcceptable):
         choose_media_type(header, "image/jpeg")
+
+
+@pytest.mark.parametrize("q", ["nan", "NaN", "inf", "-inf", "-1", "1e400", "1e-400", "9" * 5000, "0x1p3", "", " ",
+                               "1.0000001", "+0.5", "0.5.5", "١"])
+def test_odd_q_values_count_as_one_and_never_fail(q):
+    assert parse_accept(f"image/png;q={q}") == [("image/png", 1.0)]
+    assert choose_media_type(f"image/png;q={q}, image/jpeg;q=0.5", "image/jpeg") == "image/png"
+
+
+def test_plain_q_values_are_kept_and_clipped():
+    assert parse_accept("image/png;q=0.25, image/jpeg;q=2, */*;q=0") == [("image/png", 0.25), ("image/jpeg", 1.0),
+                                                                          ("*/*", 0.0)]

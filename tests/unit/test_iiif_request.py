@@ -124,3 +124,31 @@ def test_spec_uri_table(path, region, size, rotation, quality, fmt):
 ])
 def test_format_number_is_canonical(value, text):
     assert format_number(value) == text
+
+
+# ---- numbers that could overflow the arithmetic after parsing: refused here, as 400 --------------------------
+
+HUGE = [
+    ("region", f"pct:{'1' * 400},0,10,10"), ("region", f"{'9' * 5000},0,10,10"), ("region", f"0,0,{'9' * 10},1"),
+    ("region", f"pct:0,0,10.{'5' * 11},1"), ("region", "pct:0,0,1e308,1"), ("region", "pct:nan,0,1,1"),
+    ("size", "pct:1e308"), ("size", f"^pct:{'9' * 300}"), ("size", f"^{'9' * 5000},"), ("size", f"!1,{'1' * 10}"),
+    ("size", "^pct:inf"), ("rotation", "1e400"), ("rotation", "3" * 500), ("rotation", "inf"), ("rotation", "nan"),
+]
+
+
+@pytest.mark.parametrize(("parameter", "text"), HUGE)
+def test_huge_numbers_are_bad_requests(parameter, text):
+    parse = {"region": parse_region, "size": parse_size, "rotation": parse_rotation}[parameter]
+    with pytest.raises(BadRequest) as caught:
+        parse(text)
+    assert caught.value.parameter == parameter
+    assert len(str(caught.value)) < 200  # the value is quoted cut short
+
+
+@pytest.mark.parametrize(("parameter", "text"), [
+    ("region", f"{'9' * 9},{'9' * 9},{'9' * 9},{'9' * 9}"), ("region", f"pct:{'9' * 9}.{'9' * 10},0,1,1"),
+    ("size", f"^{'9' * 9},"), ("size", f"^pct:{'9' * 9}.{'9' * 10}"), ("rotation", "359.9999999999"),
+])
+def test_largest_accepted_numbers_still_parse(parameter, text):
+    parse = {"region": parse_region, "size": parse_size, "rotation": parse_rotation}[parameter]
+    assert parse(text) is not None

@@ -1,0 +1,161 @@
+"""The HTTP boundary against a fake RestOutput that refuses what Orthanc refuses, and the one error mapper."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from fake_orthanc import FakeRestOutput
+from wsi.adapter import OrthancAdapter, describe_resource
+from wsi.errors import BadRequest, NotFound, Overloaded, UpstreamError
+from wsi.http import Request, Response, text_response
+from wsi.iiif_routes import _with_cors
+from wsi.routes import dispatch, error_response
+
+SERIES = "11111111-22222222-33333333-44444444-55555555"
+CORS = {"Access-Control-Allow-Origin": "*"}
+IIIF_APP = SimpleNamespace(settings=SimpleNamespace(enable_iiif=True))
+STATUSES = (200, 303, 304, 400, 404, 405, 406, 413, 415, 500, 501, 502, 503)
+
+
+def _response(status: int) -> Response:
+    headers = dict(CORS)
+    if status == 303:
+        headers["Location"] = "http://example.org/next"
+    if status == 503:
+        headers["Retry-After"] = "7"
+    if status == 405:
+        headers["Allow"] = "GET"
+    return Response(status, f"answer {status}\n".encode(), "text/plain; charset=utf-8", headers)
+
+
+@pytest.mark.parametrize("signature", ["4.0", "5.0"])
+@pytest.mark.parametrize("status", STATUSES)
+def test_every_status_is_sent_the_way_orthanc_accepts_it(signature: str, status: int) -> None:
+    output = FakeRestOutput(signature)
+    OrthancAdapter(SimpleNamespace()).answer(output, _response(status))
+    assert output.sent is not None
+    sent, headers, body = output.sent
+    assert sent == status
+    if status == 405:
+        assert headers == {"Allow": "GET"}
+        return
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    if status == 304:
+        assert body == b""  # never a body: keep-alive clients would read it as the next answer
+        return
+    assert body == f"answer {status}\n".encode()
+    assert headers["Content-Type"].startswith("text/plain")
+    if status == 303:
+        assert headers["Location"] == "http://example.org/next"
+    if status == 503:
+        assert headers["Retry-After"] == "7"
+
+
+@pytest.mark.parametrize("signature", ["4.0", "5.0"])
+def test_the_status_signature_is_detected_once(signature: str) -> None:
+    adapter = OrthancAdapter(SimpleNamespace())
+    outputs = [FakeRestOutput(signature) for _ in range(20)]
+    for output in outputs:
+        adapter.answer(output, text_response(404, "no such series"))
+        assert output.sent is not None and output.sent[0] == 404 and output.sent[2] == b"no such series\n"
+    assert sum(o.type_errors for o in outputs) == (0 if signature == "4.0" else 1)
+
+
+def test_bodies_orthanc_40_cannot_take_as_a_c_string_still_go_out() -> None:
+    output = FakeRestOutput("4.0")
+    OrthancAdapter(SimpleNamespace()).answer(output, Response(400, b"bad \x00 value \xff\n", "text/plain"))
+    assert output.sent is not None and output.sent[0] == 400 and b"\x00" not in output.sent[2]
+
+
+@pytest.mark.parametrize("status", [301, 401, 405])
+def test_statuses_refused_by_the_generic_call_use_the_dedicated_ones(status: int) -> None:
+    output = FakeRestOutput()
+    OrthancAdapter(SimpleNamespace()).answer(output, Response(status, b"x", "text/plain",
+                                                             {"Location": "/next", "Allow": "GET"}))
+    assert output.sent is not None and output.sent[0] == status
+
+
+# ---- reading Orthanc: messages in our words ------------------------------------------------------------------
+
+class _OrthancException(Exception):
+    pass
+
+
+def _orthanc_failing_with(code: int) -> SimpleNamespace:
+    def rest_api_get(uri: str) -> bytes:
+        raise _OrthancException(SimpleNamespace(value=code), "internal detail")
+
+    return SimpleNamespace(RestApiGet=rest_api_get, OrthancException=_OrthancException)
+
+
+@pytest.mark.parametrize(("uri", "words"), [
+    (f"/series/{SERIES}", f"series {SERIES}"),
+    (f"/instances/{SERIES}/frames/3/raw", f"frame 3 of instance {SERIES}"),
+    (f"/instances/{SERIES}/tags?short", f"the tags of instance {SERIES}"),
+    (f"/studies/{SERIES}", f"study {SERIES}"),
+    ("/tools/now", "an Orthanc resource"),
+])
+def test_orthanc_failures_name_the_resource_not_the_rest_path(uri: str, words: str) -> None:
+    for code, error, status_words in ((17, NotFound, "not found"), (7, NotFound, "not found"),
+                                      (13, UpstreamError, "Orthanc could not read")):
+        with pytest.raises(error) as caught:
+            OrthancAdapter(_orthanc_failing_with(code)).get_bytes(uri)
+        message = str(caught.value)
+        assert words in message and status_words in message
+        assert uri.split("?")[0] not in message and "internal detail" not in message
+
+
+def test_describe_resource_cuts_long_values() -> None:
+    assert len(describe_resource("/series/" + "a" * 5000)) < 100
+
+
+# ---- one error mapper for both route families ----------------------------------------------------------------
+
+def _request(method: str = "GET") -> Request:
+    return Request(method, f"/wsi/tiles/{SERIES}/0/0/0")
+
+
+def _raising(error: BaseException):
+    def handler(request: Request, app: object) -> Response:
+        raise error
+
+    return handler
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_other_methods_are_405_with_allow(method: str) -> None:
+    response = dispatch(_raising(AssertionError("never called")), _request(method), SimpleNamespace())
+    assert (response.status, response.headers) == (405, {"Allow": "GET"})
+
+
+@pytest.mark.parametrize(("error", "status", "words"), [
+    (BadRequest("must be a non-negative integer", "level"), 400, "level: must be"),
+    (NotFound(f"series {SERIES} not found"), 404, f"series {SERIES}"),
+    (Overloaded("too many large renders", retry_after=3), 503, "too many"),
+    (UpstreamError("Orthanc could not read series x"), 502, "Orthanc could not read"),
+    (ZeroDivisionError("secret internal detail"), 500, "internal error"),
+    (StopIteration(), 500, "internal error"),
+])
+def test_errors_become_answers_in_both_route_families(error: BaseException, status: int, words: str) -> None:
+    plain = dispatch(_raising(error), _request(), SimpleNamespace())
+    iiif = dispatch(_with_cors(_raising(error)), _request(), IIIF_APP)
+    for response in (plain, iiif):
+        assert response.status == status
+        assert words in response.body.decode() and "secret" not in response.body.decode()
+        if isinstance(error, Overloaded):
+            assert response.headers["Retry-After"] == "3"
+    assert iiif.headers["Access-Control-Allow-Origin"] == "*"  # IIIF errors carry CORS too (IIIF 3.0 7.1)
+
+
+def test_error_response_merges_headers() -> None:
+    response = error_response(Overloaded("busy", 9), _request(), CORS)
+    assert response.headers == {"Retry-After": "9", **CORS}
+
+
+def test_every_status_of_the_error_table_goes_out_through_the_fake() -> None:
+    adapter = OrthancAdapter(SimpleNamespace())
+    for error in (BadRequest("x"), NotFound("x"), Overloaded("x"), UpstreamError("x"), ValueError("x")):
+        output = FakeRestOutput()
+        adapter.answer(output, dispatch(_with_cors(_raising(error)), _request(), IIIF_APP))
+        assert output.sent is not None and output.sent[1]["Access-Control-Allow-Origin"] == "*"
