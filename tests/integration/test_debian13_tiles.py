@@ -31,6 +31,19 @@ from tests.integration.test_wsi_orthanc import (  # noqa: F401  (fixtures and te
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+# Where the C++ plugin 3.2 is wrong against the source image, the source decides (ours is checked against it
+# by test_independent_producers_match_the_source) and the parity test is an expected, strict failure.
+CPP_32_WRONG = {
+    "dicomizer-jpeg2000": "the C++ plugin 3.2 trusts the YBR_FULL_422 label OrthancWSIDicomizer 1.1 gives its "
+                          "JPEG 2000 tiles (they hold RGB) and shows them in wrong colours (up to 163 off)",
+}
+
+
+@pytest.fixture(autouse=True)
+def _cpp_32_is_wrong_there(request: pytest.FixtureRequest) -> None:
+    name = getattr(request.node, "callspec", None) and request.node.callspec.params.get("name")
+    if request.node.originalname == "test_parity_with_the_cpp_plugin" and name in CPP_32_WRONG:
+        request.node.add_marker(pytest.mark.xfail(reason=CPP_32_WRONG[name], strict=True))
 
 
 @pytest.fixture(scope="module")
