@@ -72,6 +72,57 @@ def orthanc_cpp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancSer
         yield server
 
 
+@pytest.fixture(scope="session")
+def slide_source() -> np.ndarray:
+    """The source image every standard slide is made from."""
+    return textured_image(*SOURCE_SIZE, seed=SOURCE_SEED)
+
+
+@pytest.fixture(scope="session")
+def standard_slides(slide_source: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
+    """Files of the standard slides by name; producers' outputs are cached under tests/.cache/."""
+    out = tmp_path_factory.mktemp("slides")
+    slides = {
+        "ours-jpeg": write_slide(out / "ours-jpeg", slide_source),
+        "ours-explicit": write_slide(out / "ours-explicit", slide_source, transfer_syntax="1.2.840.10008.1.2.1"),
+        "ours-npot": write_slide(out / "ours-npot", slide_source, downsamples=(1, 3, 7)),
+        "ours-sparse": write_slide(out / "ours-sparse", slide_source, organization="TILED_SPARSE",
+                                   holes={(0, 1, 1)}),
+        "highdicom-jpeg": write_with_highdicom(slide_source, compression="jpeg"),
+        "highdicom-none": write_with_highdicom(slide_source, compression="none"),
+    }
+    if Path(DICOMIZER).exists():  # Debian package orthanc-wsi
+        for compression in ("jpeg", "jpeg2000", "none"):
+            slides[f"dicomizer-{compression}"] = dicomize_with_orthanc_wsi(slide_source, compression=compression)
+        # From a JPEG-tiled TIFF it copies the tiles, in 2 x 2 blocks rather than raster order.
+        slides["dicomizer-tiff"] = dicomize_with_orthanc_wsi(slide_source, source_format="tiff")
+    if WSIDICOMIZER.exists():  # its own virtualenv, made by `scripts/setup.sh test`
+        slides["wsidicomizer"] = dicomize_with_wsidicomizer(slide_source)
+    return slides
+
+
+@pytest.fixture(scope="session")
+def slides(orthanc: OrthancServer, standard_slides: dict[str, list[Path]]) -> dict[str, str]:
+    """Series ids of the standard slides in the Orthanc with our plugin."""
+    return {name: orthanc.upload_series(paths) for name, paths in standard_slides.items()}
+
+
+@pytest.fixture(scope="session")
+def slides_cpp(orthanc_cpp: OrthancServer, standard_slides: dict[str, list[Path]]) -> dict[str, str]:
+    """Series ids of the standard slides in the Orthanc with the C++ plugin (the same ids as in `slides`)."""
+    return {name: orthanc_cpp.upload_series(paths) for name, paths in standard_slides.items()}
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """One Playwright driver per session: a second sync driver in the same process cannot start."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as driver:
+        yield driver
+
+
 # ---- Debian 13 (Orthanc 1.12.7, orthanc-python 5.0, Python 3.13, C++ WSI plugin 3.2) in a chroot ------------
 
 @pytest.fixture(scope="session")
