@@ -99,19 +99,14 @@ def _in_private_namespace(root: Path, binds: list[tuple[Path, bool]], argv: list
 
 
 def _bind_plan(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
-    """(host path, writable) to mount at the same path: the checkout and what its web assets link to, /tmp
-    (pytest's and tempfile's folders), and any other path a caller needs."""
-    plan: list[tuple[Path, bool]] = [(REPO, False), (Path("/tmp"), True)]
-    # webassets/vendor may be a link out of the checkout (a shared copy): mount its target as well.
-    for link in sorted((REPO / "webassets").iterdir()):
-        target = link.resolve()
-        if link.is_symlink() and target.is_dir() and not _inside(target, [p for p, _ in plan]):
-            plan.append((target, False))
+    """(host path, writable) to mount at the same path, parents first: /tmp (pytest's and tempfile's folders),
+    the checkout (read-only, even when it lies in /tmp), and any other path a caller needs."""
+    plan: list[tuple[Path, bool]] = [(Path("/tmp"), True), (REPO, False)]
     for path in paths:
         path = Path(path).resolve()
         if not _inside(path, [p for p, _ in plan]):
             plan.append((path, True))
-    return plan
+    return sorted(plan, key=lambda bind: len(bind[0].parts))
 
 
 def _inside(path: Path, folders: list[Path]) -> bool:
