@@ -9,6 +9,7 @@ cd "$root"
 
 run_packages=(orthanc orthanc-python python3-venv ca-certificates)
 test_packages=(orthanc-wsi wrk chromium nginx-light fonts-dejavu-core libturbojpeg0)
+test_packages+=(debootstrap)  # the Debian 13 root the tests build (tests/support/debian13.py)
 
 need_apt=()
 packages=("${run_packages[@]}")
