@@ -46,6 +46,7 @@ ROOT_CA_BUNDLE = f"{WSI_DIR}/host-ca-certificates.crt"
 # Variables passed to the build steps in the root (apt and pip behind a proxy).
 PASSED_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 BUILD_TIMEOUT_S = 1800
+KEPT_VENVS = 3
 
 
 class RootUnavailable(Exception):
@@ -261,6 +262,9 @@ def _build_venv(say: Callable[[str], None]) -> None:
                              "-r", f"{WSI_DIR}/requirements.txt"]), "pip install -r requirements.txt")
     (ROOT_DIR / venv.lstrip("/") / "complete").write_text(time.ctime() + "\n")
     say(f"debian13: virtualenv ready in {time.monotonic() - started:.0f} s")
+    # Older requirements' virtualenvs: the newest few stay (other checkouts may still use them).
+    for old in sorted(wsi.glob("venv-*"), key=lambda path: path.stat().st_mtime, reverse=True)[KEPT_VENVS:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _mounts_under(path: Path) -> list[str]:
