@@ -58,7 +58,7 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
     """Orthanc with our Python plugin only."""
     _require_orthanc()
     with OrthancServer(PLUGIN_SCRIPT, storage_dir=tmp_path_factory.mktemp("orthanc-python")) as server:
-        _PLATFORMS_SEEN["Debian 12 (host)"] = describe_platform(server)
+        _PLATFORMS_SEEN[f"{_host_system()} (host)"] = describe_platform(server)
         yield server
 
 
@@ -207,6 +207,13 @@ def _say_to_terminal(config: pytest.Config):
     return say
 
 
+def _host_system() -> str:
+    try:
+        return f"Debian {Path('/etc/debian_version').read_text().split('.')[0].strip()}"
+    except OSError:
+        return "not Debian"
+
+
 def _host_packages(*names: str) -> dict[str, str]:
     done = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version}\n", *names], capture_output=True,
                           text=True, check=False)
@@ -215,7 +222,7 @@ def _host_packages(*names: str) -> dict[str, str]:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     host = _host_packages("orthanc", "orthanc-python", "orthanc-wsi", "python3")
-    lines = [f"platform Debian 12 (host): Orthanc {host.get('orthanc', 'not installed')}, orthanc-python "
+    lines = [f"platform {_host_system()} (host): Orthanc {host.get('orthanc', 'not installed')}, orthanc-python "
              f"{host.get('orthanc-python', '-')}, Python {host.get('python3', '-')}, C++ WSI plugin "
              f"{host.get('orthanc-wsi', '-')}"]
     root = built_root()

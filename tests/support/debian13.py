@@ -155,6 +155,8 @@ def ensure_root(say: Callable[[str], None] = print) -> Debian13Root:
             raise RootUnavailable(f"{tool} is missing (`bash scripts/setup.sh test` installs debootstrap)")
     CACHE.mkdir(parents=True, exist_ok=True)
     with _build_lock():
+        for stale in CACHE.glob("debian13.*-*"):  # left by an interrupted build
+            _remove_tree(stale)
         if _stamp(ROOT_DIR / WSI_DIR.lstrip("/") / "base.stamp") != _base_digest():
             _build_base(say)
         root = built_root()
@@ -202,8 +204,6 @@ def _in_root(root: Path, argv: list[str]) -> list[str]:
 
 def _build_base(say: Callable[[str], None]) -> None:
     """debootstrap + Debian's packages in a fresh folder, renamed into place only when complete."""
-    for stale in CACHE.glob("debian13.*-*"):  # left by an interrupted build
-        _remove_tree(stale)
     building = CACHE / f"debian13.building-{os.getpid()}"
     started = time.monotonic()
     say(f"debian13: building a Debian 13 root in {ROOT_DIR} (once; several minutes; log: {_log_path()})")
