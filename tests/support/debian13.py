@@ -1,7 +1,7 @@
 """A Debian 13 (trixie) root for tests: the Orthanc a new administrator installs today.
 
 Orthanc 1.12.7, orthanc-python 5.0 and Python 3.13 from Debian's packages, the official C++ WSI plugin 3.2
-(`orthanc-wsi`), and our runtime dependencies in a virtualenv built with the root's own /usr/bin/python3.
+(`orthanc-wsi`), orthanc-gdcm, and our runtime dependencies in a virtualenv built with the root's own /usr/bin/python3.
 It is made once with debootstrap under tests/.cache/debian13/ and reused: the base is rebuilt when its recipe
 (suite, package list, `RECIPE`) changes, the virtualenv when requirements.txt does.
 
@@ -30,7 +30,7 @@ CACHE = REPO / "tests" / ".cache"
 ROOT_DIR = CACHE / "debian13"
 SUITE = "trixie"
 MIRROR = "http://deb.debian.org/debian"
-PACKAGES = ("orthanc", "orthanc-python", "orthanc-wsi", "python3-venv", "ca-certificates")
+PACKAGES = ("orthanc", "orthanc-python", "orthanc-wsi", "orthanc-gdcm", "python3-venv", "ca-certificates")
 # Bump when the build steps change in a way the package list does not show.
 RECIPE = 1
 # Inside the root: build notes and one virtualenv per requirements.txt (sessions of branches with other
@@ -45,6 +45,8 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 ROOT_CA_BUNDLE = f"{WSI_DIR}/host-ca-certificates.crt"
 # Variables passed to the build steps in the root (apt and pip behind a proxy).
 PASSED_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+# Orthanc in the root gets a clean environment, as a service has, except the dynamic linker's diagnostics.
+PASSED_TO_ORTHANC = ("LD_DEBUG", "LD_DEBUG_OUTPUT")
 BUILD_TIMEOUT_S = 1800
 KEPT_VENVS = 3
 
@@ -81,7 +83,7 @@ class Debian13Root:
         """
         binds = _bind_plan(paths)
         variables = {"PATH": PATH_IN_ROOT, "LANG": "C.UTF-8", "HOME": "/root", "WSI_VIRTUALENV": self.venv,
-                     **(env or {})}
+                     **{k: os.environ[k] for k in PASSED_TO_ORTHANC if k in os.environ}, **(env or {})}
         return _in_private_namespace(self.path, binds, ["/usr/bin/env", "-i",
                                                         *(f"{k}={v}" for k, v in variables.items()), *argv])
 
