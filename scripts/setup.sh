@@ -9,7 +9,7 @@ cd "$root"
 
 run_packages=(orthanc orthanc-python python3-venv ca-certificates)
 test_packages=(orthanc-wsi wrk chromium nginx-light fonts-dejavu-core libturbojpeg0)
-test_packages+=(debootstrap)  # the Debian 13 root the tests build (tests/support/debian13.py)
+test_packages+=(debootstrap file)  # the Debian 13 root of the tests; libmagic for the IIIF validator
 command -v npm >/dev/null 2>&1 || run_packages+=(npm)  # browser libraries (any npm will do: Debian's if none)
 
 need_apt=()
