@@ -13,14 +13,17 @@ import pytest
 
 pytest.importorskip("tests.integration.test_codec_matrix", reason="the codec matrix is not in this checkout")
 
+# pytest runs the tests in this order (their file's: the last one stops Orthanc).
+# isort: off
 from tests.integration.test_codec_matrix import (  # noqa: F401  (fixtures and tests collected here)
+    written,
     served,
     test_coding_is_served_right,
-    test_orthanc_alive_then_stops_cleanly,
+    test_wheel_libraries_bind_to_their_own,
     test_rgb_jpeg_goes_out_as_stored_and_chromium_shows_it_right,
     test_webp_of_grey_images,
-    test_wheel_libraries_bind_to_their_own,
-    written,
+    test_orthanc_alive_then_stops_cleanly,
 )
+# isort: on
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import pytest
 
+# pytest runs the tests in this order (their file's).
+# isort: off
 from tests.integration.test_iiif_orthanc import (  # noqa: F401  (fixtures and tests collected here)
     served,
-    test_every_id_uses_the_public_url_through_a_real_proxy,
-    test_frames_by_instance_match_frames_by_series,
-    test_large_radiograph_is_tiled,
+    test_validator_level_2_on_a_lossless_slide_of_the_validation_image,
+    test_validator_level_2_on_a_frame_of_the_validation_image,
+    test_validator_image_independent_tests_on_real_slides,
+    test_validator_image_independent_tests_on_a_tiled_radiograph,
     test_manifests_validate,
     test_radiology_manifest_sizes_each_canvas_by_its_own_frame,
-    test_validator_image_independent_tests_on_a_tiled_radiograph,
-    test_validator_image_independent_tests_on_real_slides,
-    test_validator_level_2_on_a_frame_of_the_validation_image,
-    test_validator_level_2_on_a_lossless_slide_of_the_validation_image,
+    test_frames_by_instance_match_frames_by_series,
+    test_large_radiograph_is_tiled,
+    test_every_id_uses_the_public_url_through_a_real_proxy,
 )
+# isort: on
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]

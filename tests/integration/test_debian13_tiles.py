@@ -10,25 +10,28 @@ from __future__ import annotations
 
 import pytest
 
+# pytest runs the tests in this order (their file's).
+# isort: off
 from tests.integration.test_wsi_orthanc import (  # noqa: F401  (fixtures and tests collected here)
     jpeg_series,
     ours,
     source,
-    test_a_configuration_error_is_logged_naming_the_key,
-    test_a_ct_series_is_not_whole_slide,
-    test_a_profile_other_than_srgb_is_embedded_in_every_tile,
-    test_accept_header,
-    test_associated_images,
-    test_bad_requests_get_their_status,
-    test_concatenation_and_odd_levels,
-    test_focal_planes_and_optical_paths,
-    test_iiif_request_of_a_whole_stored_tile_sends_the_stored_jpeg,
     test_independent_producers_match_the_source,
+    test_parity_with_the_cpp_plugin,
     test_lossless_transfer_syntaxes_are_exact,
     test_lossy_transfer_syntaxes_are_close,
-    test_parity_with_the_cpp_plugin,
     test_sparse_holes_are_background,
+    test_concatenation_and_odd_levels,
+    test_focal_planes_and_optical_paths,
+    test_a_profile_other_than_srgb_is_embedded_in_every_tile,
+    test_associated_images,
+    test_bad_requests_get_their_status,
+    test_accept_header,
+    test_a_ct_series_is_not_whole_slide,
+    test_a_configuration_error_is_logged_naming_the_key,
+    test_iiif_request_of_a_whole_stored_tile_sends_the_stored_jpeg,
 )
+# isort: on
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
 # Where the C++ plugin 3.2 is wrong against the source image, the source decides (ours is checked against it
