@@ -135,8 +135,7 @@ def test_model_is_cached_and_rebuilt_when_instances_change(world):
     app.service.on_change()
     call(app, get_pyramid, series_id)
     assert sum("tags?short" in c for c in fake.calls) == tag_reads  # same instances: no rebuild
-    fake.put_json(f"/series/{series_id}", {"Instances": ids[:1], "ParentStudy": fake.get_json(
-        f"/series/{series_id}")["ParentStudy"], "MainDicomTags": {}})
+    fake.list_instances(series_id, ids[:1])
     app.service.on_change()
     import json
     assert json.loads(call(app, get_pyramid, series_id).body)["Sizes"] == [[600, 400]]
@@ -150,7 +149,7 @@ def test_repeated_request_is_answered_from_cache_until_the_series_changes(world)
     assert len(fake.calls) == calls  # no Orthanc request at all
     app.service.on_change()  # something changed somewhere: the series is checked once more
     assert call(app, get_tile, series_id, "1", "0", "0").body == first.body
-    assert f"/series/{series_id}" in fake.calls[calls:]
+    assert f"/series/{series_id}/instances" in fake.calls[calls:]
 
 
 def test_fast_path_answers_only_what_get_tile_cached(world):
