@@ -18,7 +18,7 @@ import numpy as np
 from . import codec, display
 from .cache import ByteBudgetLRU
 from .colour import is_srgb_profile
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, UpstreamError
 from .frames import FrameRef
 from .markers import embed_icc_in_jpeg
 from .series import WSI_SOP_CLASS, InstanceRecord, LevelModel, Revision, SeriesModel, build_series_model
@@ -130,7 +130,13 @@ class SlideService:
 
     def _revision(self, series_id: str, started: float, generation: int) -> Revision:
         try:
-            instances = self._orthanc.get_json(f"/series/{series_id}/instances")
+            try:
+                instances = self._orthanc.get_json(f"/series/{series_id}/instances")
+            except UpstreamError:
+                # Orthanc 1.10 answers "Bad type for a parameter" when the id names an instance or a study;
+                # GET /series/{id} answers 404 then.
+                self._orthanc.get_bytes(f"/series/{series_id}")
+                raise
         except NotFound:
             self._forget(self._series, series_id)
             raise NotFound(f"no series {series_id}") from None

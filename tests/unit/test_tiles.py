@@ -9,6 +9,7 @@ from fake_orthanc import EXPLICIT, JPEG, FakeOrthanc, orthanc_id, tile_frames, w
 from PIL import Image
 from wsi.app import App, build_app
 from wsi.config import Settings
+from wsi.errors import UpstreamError
 from wsi.http import Request
 from wsi.iiif_routes import get_frames, get_tiles
 from wsi.markers import jpeg_header
@@ -337,3 +338,19 @@ def test_pass_through_is_decided_per_frame_whatever_is_asked_first(first):
         assert decode(answers[n].body).shape == (256, 256, 3)
     png = call(app, get_tile, series_id, "0", "1", "0", headers={"accept": "image/png"})
     assert np.array_equal(decode(png.body), image[:, 256:])  # the odd frame's pixels, decoded losslessly
+
+
+def test_an_instance_id_where_a_series_is_expected_is_not_found(world):
+    """Orthanc 1.10 answers GET /series/{instance id}/instances with 400 "Bad type", not 404."""
+    fake, app, series_id, _, _, ids = world
+    real_get_bytes = fake.get_bytes
+
+    def orthanc_get_bytes(uri):
+        if uri.startswith("/series/") and uri.endswith("/instances") and uri.split("/")[2] in ids:
+            raise UpstreamError(f"{uri}: (5, 'Bad type for a parameter')")
+        return real_get_bytes(uri)
+
+    fake.get_bytes = orthanc_get_bytes
+    assert call(app, get_tile, ids[0], "0", "0", "0").status == 404
+    assert call(app, get_pyramid, ids[0]).status == 404
+    assert call(app, get_tile, series_id, "0", "0", "0").status == 200
