@@ -94,8 +94,8 @@ def iiif_region_request(rng: random.Random, slide: Slide) -> str:
     width, height = slide.sizes[0]
     w, h = rng.randint(16, min(width, 3000)), rng.randint(16, min(height, 3000))
     x, y = rng.randrange(width - w + 1), rng.randrange(height - h + 1)
-    # Never larger than the region: upscaling needs "^" in IIIF 3.0, else 400.
-    target = min(w, rng.randint(16, 512))
+    # Never larger than the region (upscaling needs "^" in IIIF 3.0), never scaled below 1 px (both 400).
+    target = min(w, max(rng.randint(16, 512), -(-w // h)))
     size = rng.choice(["max", f"{target},", f"!{target},{min(h, rng.randint(16, 512))}"])
     if size == "max" and w * h > 512 * 512:
         size = f"{min(w, 512)},"
@@ -205,18 +205,20 @@ def line(elapsed: float, seconds: float, window: Window, rss_mb: float, cpu_perc
             f"Orthanc CPU {cpu_percent:4.0f} %  [{statuses}]")
 
 
-def run(clients: int, minutes: float, interval: float) -> int:
+def run(clients: int, minutes: float, interval: float, cache_mb: int | None) -> int:
     work = Path(tempfile.mkdtemp(prefix="wsi-soak-"))
     print(f"soak: writing 3 slides in {work}", flush=True)
     files = write_slides(work / "slides")
-    config = {"HttpThreadsCount": clients + 16, "WholeSlideImaging": {"EnableIIIF": True}}
+    plugin = {"EnableIIIF": True, **({"CacheSizeMB": cache_mb} if cache_mb is not None else {})}
+    config = {"HttpThreadsCount": clients + 16, "WholeSlideImaging": plugin}
     with OrthancServer(PLUGIN_SCRIPT, extra_config=config) as server:
         slides = [describe(server, server.upload_series(paths)) for paths in files.values()]
         pid = server._process.pid  # the Orthanc this script started
         baseline_mb, cpu = process_stats(pid)
         print(f"soak: Orthanc {server.url} (pid {pid}), {len(slides)} slides "
               f"({', '.join(files)}), RSS {baseline_mb:.1f} MB after upload", flush=True)
-        print(f"soak: {clients} clients x {minutes:g} min; a line every {interval:g} s", flush=True)
+        cache = f"CacheSizeMB {cache_mb}" if cache_mb is not None else "CacheSizeMB at its default"
+        print(f"soak: {clients} clients x {minutes:g} min, {cache}; a line every {interval:g} s", flush=True)
         start = time.monotonic()
         soak = Soak(server, slides, clients, start + minutes * 60)
         for thread in soak.threads:
@@ -253,10 +255,11 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between reports")
+    parser.add_argument("--cache-mb", type=int, help="WholeSlideImaging.CacheSizeMB (default: the plugin's)")
     args = parser.parse_args()
     if not (1 <= args.clients <= 512 and 0 < args.minutes <= 120 and 1 <= args.interval <= 600):
         parser.error("--clients 1..512, --minutes up to 120, --interval 1..600 seconds")
-    return run(args.clients, args.minutes, args.interval)
+    return run(args.clients, args.minutes, args.interval, args.cache_mb)
 
 
 if __name__ == "__main__":
