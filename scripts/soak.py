@@ -223,23 +223,23 @@ def run(clients: int, minutes: float, interval: float, cache_mb: int | None) -> 
         soak = Soak(server, slides, clients, start + minutes * 60)
         for thread in soak.threads:
             thread.start()
-        rss_series, last = [], start
-        while any(thread.is_alive() for thread in soak.threads):
-            time.sleep(max(0.0, min(interval - (time.monotonic() - last), soak.deadline + 1 - time.monotonic())))
+        rss_series, last, next_report = [], start, start + interval
+        while last < soak.deadline:
+            until = min(next_report, soak.deadline)
+            time.sleep(max(0.0, until - time.monotonic()))
             now = time.monotonic()
-            if now - last < 1:
-                continue
             window = soak.take_window()
             rss_mb, cpu_now = process_stats(pid)
             rss_series.append(rss_mb)
             print(line(now - start, now - last, window, rss_mb, 100 * (cpu_now - cpu) / (now - last)), flush=True)
             for failure in sorted(window.failures, key=lambda f: not f.startswith(("5", "-")))[:3]:
                 print(f"        e.g. {failure}", flush=True)
-            last, cpu = now, cpu_now
-            if now > soak.deadline + TIMEOUT_S:
-                break
-        for thread in soak.threads:
+            last, cpu, next_report = now, cpu_now, next_report + interval
+        for thread in soak.threads:  # the requests in flight at the end
             thread.join(timeout=TIMEOUT_S)
+        drain = soak.take_window()
+        print(f"soak: {len(drain.latencies_ms)} requests in flight at the end: p99 "
+              f"{percentile(drain.latencies_ms, 99):.1f} ms, errors {errors(drain)}", flush=True)
         alive = server.get("/system")[0] == 200
         total, elapsed = soak.total, time.monotonic() - start
         print(f"\nsoak: total {line(elapsed, elapsed, total, rss_series[-1], 0).split('RSS')[0].strip()}")
