@@ -206,9 +206,13 @@ def line(elapsed: float, seconds: float, window: Window, rss_mb: float, cpu_perc
 
 
 def run(clients: int, minutes: float, interval: float, cache_mb: int | None) -> int:
-    work = Path(tempfile.mkdtemp(prefix="wsi-soak-"))
-    print(f"soak: writing 3 slides in {work}", flush=True)
-    files = write_slides(work / "slides")
+    with tempfile.TemporaryDirectory(prefix="wsi-soak-") as work:
+        print(f"soak: writing 3 slides in {work}", flush=True)
+        return soak_slides(write_slides(Path(work) / "slides"), clients, minutes, interval, cache_mb)
+
+
+def soak_slides(files: dict[str, list[Path]], clients: int, minutes: float, interval: float,
+                cache_mb: int | None) -> int:
     plugin = {"EnableIIIF": True, **({"CacheSizeMB": cache_mb} if cache_mb is not None else {})}
     config = {"HttpThreadsCount": clients + 16, "WholeSlideImaging": plugin}
     with OrthancServer(PLUGIN_SCRIPT, extra_config=config) as server:
