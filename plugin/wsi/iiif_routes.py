@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from . import codec
 from .errors import BadRequest, NotFound
 from .http import SEGMENT, TAIL, Request, Response, text_response
 from .iiif_info import JSONLD_MEDIA_TYPE as IMAGE_JSONLD
@@ -31,7 +30,6 @@ from .iiif_render import Limits, RenderPlan, TileReader, frame_pyramid, plan_ren
 from .iiif_request import parse_image_request
 from .manifest import JSONLD_MEDIA_TYPE as PRESENTATION_JSONLD
 from .manifest import ImageService, SeriesLinks, frames_manifest, whole_slide_manifest
-from .markers import embed_icc_in_jpeg
 from .pyramid import Pyramid
 from .routes import error_response
 from .series import SeriesModel
@@ -170,10 +168,11 @@ def get_tiles(request: Request, app: App) -> Response:
     model = service.wsi_model(series_id)
 
     def read_tile(level: int, tx: int, ty: int) -> np.ndarray:
-        return service.read_tile_rgb(series_id, level, tx, ty)
+        return service.read_tile_rgb(model, level, tx, ty)  # the model of the key, taken before rendering
 
-    # The instance list in the key: a changed series never answers from a stale rendering.
-    key = (series_id, "iiif", model.instance_ids)
+    # The series' revision (its instances and their stored files) in the key: a changed series, even
+    # stored again with the same UIDs, never answers from a stale rendering.
+    key = (series_id, "iiif", model.revision)
     return _serve_image_service(request, app, base, rest, model.pyramid, key, read_tile,
                                 service.icc_profile(model), lambda plan: stored_jpeg_tile(app, model, plan))
 
@@ -201,16 +200,7 @@ def stored_jpeg_tile(app: App, model: SeriesModel, plan: RenderPlan) -> bytes | 
     service = app.service
     ref = service.locate(model, service.level(model, plan.level), found[0], found[1],
                          model.default_optical_path, model.default_focal_plane)
-    if ref is None:
-        return None
-    fmt = service.pixel_format(model, ref[0])
-    if not codec.can_pass_through_jpeg(fmt):
-        return None
-    raw = service.raw_frame(*ref)
-    if not service.passes_through(model, ref[0], raw):
-        return None
-    icc = service.icc_profile(model)
-    return embed_icc_in_jpeg(raw, icc) if icc else raw
+    return None if ref is None else service.stored_jpeg(model, ref)
 
 
 # ---- frames of other series ------------------------------------------------------------------------
@@ -240,12 +230,13 @@ def locate_frame(app: App, resource_id: str, index: int) -> tuple[str, int, int,
 def frame_reader(app: App, instance_id: str, frame: int, pyramid: Pyramid) -> TileReader:
     """Tiles of a frame's virtual pyramid: slices of the decoded frame, or of a cached downscale."""
     service = app.service
+    version = service.instance_version(instance_id)  # a frame stored again under the same UIDs: new keys
 
     def level_pixels(level: int) -> np.ndarray:
         full = service.read_frame_display(instance_id, frame)  # decoded and cached by the service
         if level == 0:
             return full
-        key = ("iiif-frame-level", instance_id, frame, level)
+        key = ("iiif-frame-level", instance_id, version, frame, level)
         pixels = service.decoded.get(key)
         if pixels is None:
             size = (pyramid.levels[level].width, pyramid.levels[level].height)
@@ -275,7 +266,7 @@ def get_frames(request: Request, app: App) -> Response:
     _check_shape(rest)
     instance_id, frame, rows, columns = locate_frame(app, resource_id, index)
     pyramid = frame_pyramid(columns, rows)
-    key = (instance_id, "iiif", frame)
+    key = (instance_id, "iiif", app.service.instance_version(instance_id), frame)
     return _serve_image_service(request, app, base, rest, pyramid, key,
                                 frame_reader(app, instance_id, frame, pyramid))
 

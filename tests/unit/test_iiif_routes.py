@@ -71,7 +71,7 @@ class FakeService:
         if series_id != SLIDE:
             raise NotFound(f"series {series_id} is not a whole-slide image")
         pyramid = Pyramid(tuple(Level(p.shape[1], p.shape[0], self.tile, self.tile) for p in self.levels))
-        return SimpleNamespace(pyramid=pyramid, levels=list(pyramid.levels), instance_ids=("i1", "i2", "i3"),
+        return SimpleNamespace(pyramid=pyramid, levels=list(pyramid.levels), revision=(("i1", "v1"), ("i2", "v1")),
                                associated={}, default_optical_path="1", default_focal_plane=0)
 
     def level(self, model, index):
@@ -80,7 +80,7 @@ class FakeService:
     def locate(self, model, level, tx, ty, path, plane):
         return None  # no stored frames here: every image is rendered
 
-    def read_tile_rgb(self, series_id, level, tx, ty):
+    def read_tile_rgb(self, model, level, tx, ty):
         self.reads.append(level)
         t = self.tile
         out = np.full((t, t, 3), 255, np.uint8)
@@ -115,6 +115,9 @@ class FakeService:
 
     def instance_frame_count(self, instance_id):
         return sum(1 for i, _ in self.frames if i == instance_id)
+
+    def instance_version(self, instance_id):
+        return "v1"
 
     def instance_tags(self, instance_id):
         first = self.frames[(instance_id, 0)]
