@@ -39,6 +39,14 @@ class UpstreamError(WsiError):
     """Orthanc answered an internal request with an error."""
 
 
+class Overloaded(WsiError):
+    """Too busy for this request now, or it ran over its time budget: 503, retry after `retry_after` s."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
 ERROR_STATUS: dict[type[BaseException], int] = {
     BadRequest: 400,
     NotFound: 404,
@@ -46,6 +54,7 @@ ERROR_STATUS: dict[type[BaseException], int] = {
     UnsupportedFeature: 501,
     DecodeError: 500,
     UpstreamError: 502,
+    Overloaded: 503,
     WsiError: 500,
 }
 

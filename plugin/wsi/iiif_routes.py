@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from . import codec
-from .errors import BadRequest, NotFound, WsiError, status_for
+from .errors import BadRequest, NotFound, Overloaded, WsiError, status_for
 from .http import SEGMENT, TAIL, Request, Response, text_response
 from .iiif_info import JSONLD_MEDIA_TYPE as IMAGE_JSONLD
 from .iiif_info import PROFILE_URI, image_info
@@ -81,7 +81,7 @@ def _orthanc_id(segment: str) -> str:
 
 def _limits(app: App) -> Limits:
     s = app.settings
-    return Limits(s.iiif_max_width, s.iiif_max_height, s.iiif_max_area)
+    return Limits(s.iiif_max_width, s.iiif_max_height, s.iiif_max_area, s.iiif_max_upscale)
 
 
 def _render_cache(app: App) -> ByteBudgetLRU:
@@ -129,7 +129,9 @@ def _serve_image_service(request: Request, app: App, base: str, rest: list[str],
                          stored: Callable[[RenderPlan], bytes | None] | None = None) -> Response:
     """info.json or an image request of one image service, whose base URI is `base`.
 
-    `stored` may answer a plan with stored bytes as they are (a whole stored JPEG tile).
+    `stored` may answer a plan with stored bytes as they are (a whole stored JPEG tile). Renders go
+    through the app's RenderGate: a busy server or a render over its time budget answers 503 with
+    Retry-After (set here: the error wrapper only knows the status).
     """
     if rest == ["info.json"]:
         info = image_info(base, pyramid, _limits(app), app.settings.force_powers_of_two)
@@ -139,8 +141,15 @@ def _serve_image_service(request: Request, app: App, base: str, rest: list[str],
     key = (*cache_key, plan.canonical)
     body = cache.get(key)
     if body is None:
-        body = (stored(plan) if stored else None) or render_image(
-            plan, pyramid, reader, icc, app.settings.jpeg_quality, app.settings.png_compression_level)
+        body = stored(plan) if stored else None
+    if body is None:
+        try:
+            with app.renders.admit(plan.output_pixels, plan.source_pixels) as deadline:
+                body = render_image(plan, pyramid, reader, icc, app.settings.jpeg_quality,
+                                    app.settings.png_compression_level, deadline.check)
+        except Overloaded as error:
+            logger.warning("%s: %s", request.path, error)
+            return text_response(503, str(error), {"Retry-After": str(error.retry_after)})
         cache.put(key, body)
     return _cached_answer(request, body, plan.media_type, _image_headers(base, plan))
 

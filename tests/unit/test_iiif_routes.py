@@ -15,6 +15,7 @@ from wsi.errors import NotFound
 from wsi.http import Request
 from wsi.iiif_routes import ROUTES, get_frames, get_manifest, get_tiles, routes_for
 from wsi.pyramid import Level, Pyramid
+from wsi.render_gate import RenderGate
 
 SLIDE = "11111111-22222222-33333333-44444444-55555555"
 CT = "aaaaaaaa-bbbbbbbb-cccccccc-dddddddd-eeeeeeee"
@@ -128,7 +129,7 @@ class FakeService:
 @pytest.fixture
 def app():
     settings = Settings(public_url=PUBLIC, iiif_max_width=2000, iiif_max_height=2000, iiif_max_area=2_000_000)
-    return SimpleNamespace(settings=settings, service=FakeService())
+    return SimpleNamespace(settings=settings, service=FakeService(), renders=RenderGate())
 
 
 def call(app, path: str, headers: dict | None = None):
