@@ -1,11 +1,13 @@
-"""RenderGate: at most N large IIIF renders at once, each within a time budget, memory handed back after.
+"""RenderGate: a bounded number of IIIF renders at once, each within a time budget, memory handed back.
 
 Orthanc runs every REST callback on one of its HTTP threads (50 by default). Without a gate each thread
 may render a maxArea image at once, and the process's memory is that many renders. Large renders (more
-output or decoding than `large_pixels`) take one of `slots` places; a request that finds none free
-within `queue_seconds` is refused with `Overloaded` (503 + Retry-After) instead of queueing without
-bound. Small renders (a viewer's IIIF tiles, thumbnails) never wait: their memory is bounded by the
-threshold. Every render gets a `Deadline` checked between tiles and bands.
+output or decoding than `large_pixels`) take one of `slots` places, small ones (a viewer's IIIF tiles,
+thumbnails) one of SMALL_SLOTS_PER_SLOT x `slots` places of their own, so small renders never wait
+behind large ones. A request that finds no place within `queue_seconds` is refused with `Overloaded`
+(503 + Retry-After) instead of queueing without bound. Every render gets a `Deadline` checked between
+tiles and bands. Memory held by renders is therefore at most
+slots x (large render + SMALL_SLOTS_PER_SLOT x small render) (docs/limits.md).
 
 glibc serves each thread from its own malloc arena and keeps freed memory there: after a handful of
 large renders on different threads the process stayed near 3.8 GB though everything was freed
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 # Decoding a tile costs about as much as a quarter of an output pixel's share of a render: a render is
 # large when its output or a quarter of the source pixels it decodes is over the threshold.
 SOURCE_WEIGHT = 4
+SMALL_SLOTS_PER_SLOT = 4
 
 
 def _load_libc() -> ctypes.CDLL | None:
@@ -79,7 +82,8 @@ class RenderGate:
         self.queue_seconds = queue_seconds
         self.large_pixels = large_pixels
         self.timeout_seconds = timeout_seconds
-        self._free = threading.BoundedSemaphore(slots)
+        self._large = threading.BoundedSemaphore(slots)
+        self._small = threading.BoundedSemaphore(slots * SMALL_SLOTS_PER_SLOT)
         self._release = release
         self._clock = clock
 
@@ -88,18 +92,18 @@ class RenderGate:
 
     @contextmanager
     def admit(self, output_pixels: int, source_pixels: int) -> Iterator[Deadline]:
-        """Run one render: waits for a slot if it is large (at most queue_seconds), yields its Deadline."""
-        if not self.is_large(output_pixels, source_pixels):
-            yield Deadline(self.timeout_seconds, self._clock)
-            return
+        """Run one render: waits for a place (at most queue_seconds), yields its Deadline."""
+        large = self.is_large(output_pixels, source_pixels)
+        places = self._large if large else self._small
         # Waiting releases the GIL: the other threads go on rendering meanwhile.
-        if not self._free.acquire(timeout=self.queue_seconds):
-            raise Overloaded(f"{self.slots} large images are being rendered and none finished within "
-                             f"{self.queue_seconds:g} s (WholeSlideImaging.IIIFMaxConcurrentRenders); "
-                             "retry later or ask for a smaller size",
+        if not places.acquire(timeout=self.queue_seconds):
+            kind = "large" if large else "small"
+            raise Overloaded(f"every place for {kind} images was taken for {self.queue_seconds:g} s "
+                             "(WholeSlideImaging.IIIFMaxConcurrentRenders); retry later",
                              retry_after=max(1, math.ceil(self.queue_seconds)))
         try:
             yield Deadline(self.timeout_seconds, self._clock)
         finally:
-            self._free.release()
-            self._release()
+            places.release()
+            if large:
+                self._release()
