@@ -225,9 +225,10 @@ def _touched_pixels(pyramid: Pyramid, level_index: int, region: tuple[int, int, 
     level = pyramid.levels[level_index]
     dsx, dsy = pyramid.downsample_xy(level_index)
     x, y, w, h = region
-    columns = min(level.tiles_x - 1, int((x + w) / dsx) // level.tile_width) - int(x / dsx) // level.tile_width + 1
-    rows = min(level.tiles_y - 1, int((y + h) / dsy) // level.tile_height) - int(y / dsy) // level.tile_height + 1
-    return max(1, columns) * max(1, rows) * level.tile_width * level.tile_height
+    first_x, first_y = int(x / dsx) // level.tile_width, int(y / dsy) // level.tile_height
+    last_x = min(level.tiles_x - 1, (math.ceil((x + w) / dsx) - 1) // level.tile_width)
+    last_y = min(level.tiles_y - 1, (math.ceil((y + h) / dsy) - 1) // level.tile_height)
+    return max(1, last_x - first_x + 1) * max(1, last_y - first_y + 1) * level.tile_width * level.tile_height
 
 
 def frame_pyramid(width: int, height: int) -> Pyramid:
@@ -321,7 +322,9 @@ def render_pixels(plan: RenderPlan, pyramid: Pyramid, read_tile: TileReader, che
 
 
 def _uses_imagecodecs(fmt: str, channels: int) -> bool:
-    return FORMAT_MEDIA_TYPES[fmt] in encoders.ENCODABLE_MEDIA_TYPES and not (fmt == "jpg" and channels not in (1, 3))
+    # imagecodecs' JPEG takes no alpha and its WebP only colour: Pillow converts those itself.
+    refused = (fmt == "jpg" and channels not in (1, 3)) or (fmt == "webp" and channels not in (3, 4))
+    return FORMAT_MEDIA_TYPES[fmt] in encoders.ENCODABLE_MEDIA_TYPES and not refused
 
 
 def _channels(pixels: np.ndarray | Image.Image) -> int:
