@@ -8,7 +8,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-
 # What an entry costs beyond its value: the key tuple, the OrderedDict node and object headers.
 ENTRY_OVERHEAD = 256
 

@@ -18,9 +18,9 @@ from wsi.iiif_render import (
     rotated_size,
     stitch,
 )
-from wsi.resample import reduction_factor, resample_region
 from wsi.iiif_request import parse_image_request, parse_region, parse_size
 from wsi.pyramid import Level, Pyramid
+from wsi.resample import reduction_factor, resample_region
 
 NO_LIMITS = Limits(100_000, 100_000, 10**10)
 
