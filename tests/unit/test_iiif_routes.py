@@ -147,6 +147,16 @@ def image(response) -> Image.Image:
 
 # ---- whole-slide image service -----------------------------------------------------------------------------
 
+def test_a_render_finding_no_place_answers_503_with_retry_after_and_cors(app):
+    app.renders = RenderGate(slots=1, queue_seconds=0, large_pixels=4096, release=lambda: None)
+    with app.renders.admit(10**6, 0):  # another request holds the only large place
+        response = call(app, f"/wsi/iiif/tiles/{SLIDE}/full/300,/0/default.png")
+    assert response.status == 503 and response.headers["Retry-After"] == "1"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert b"IIIFMaxConcurrentRenders" in response.body
+    assert call(app, f"/wsi/iiif/tiles/{SLIDE}/full/300,/0/default.png").status == 200  # place given back
+
+
 def test_base_uri_redirects_to_info_json(app):
     for path in (f"/wsi/iiif/tiles/{SLIDE}", f"/wsi/iiif/tiles/{SLIDE}/"):
         response = call(app, path)
