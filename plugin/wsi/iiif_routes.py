@@ -77,7 +77,7 @@ def _orthanc_id(segment: str) -> str:
 
 def _limits(app: App) -> Limits:
     s = app.settings
-    return Limits(s.iiif_max_width, s.iiif_max_height, s.iiif_max_area)
+    return Limits(s.iiif_max_width, s.iiif_max_height, s.iiif_max_area, s.iiif_max_upscale)
 
 
 def _render_cache(app: App) -> ByteBudgetLRU:
@@ -127,7 +127,9 @@ def _serve_image_service(request: Request, app: App, base: str, rest: list[str],
                          stored: Callable[[RenderPlan], bytes | None] | None = None) -> Response:
     """info.json or an image request of one image service, whose base URI is `base`.
 
-    `stored` may answer a plan with stored bytes as they are (a whole stored JPEG tile).
+    `stored` may answer a plan with stored bytes as they are (a whole stored JPEG tile). Renders go
+    through the app's RenderGate: a busy server or a render over its time budget raises Overloaded
+    (503 with Retry-After, from the one error mapper).
     """
     if rest == ["info.json"]:
         info = image_info(base, pyramid, _limits(app), app.settings.force_powers_of_two)
@@ -137,8 +139,11 @@ def _serve_image_service(request: Request, app: App, base: str, rest: list[str],
     key = (*cache_key, plan.canonical)
     body = cache.get(key)
     if body is None:
-        body = (stored(plan) if stored else None) or render_image(
-            plan, pyramid, reader, icc, app.settings.jpeg_quality, app.settings.png_compression_level)
+        body = stored(plan) if stored else None
+    if body is None:
+        with app.renders.admit(plan.output_pixels, plan.source_pixels) as deadline:
+            body = render_image(plan, pyramid, reader, icc, app.settings.jpeg_quality,
+                                app.settings.png_compression_level, deadline.check)
         cache.put(key, body)
     return _cached_answer(request, body, plan.media_type, _image_headers(base, plan))
 
