@@ -137,13 +137,14 @@ def _serve_image_service(request: Request, app: App, base: str, rest: list[str],
     plan = plan_render(parse_image_request(*rest), pyramid, _limits(app))
     cache = _render_cache(app)
     key = (*cache_key, plan.canonical)
-    body = cache.get(key)
+    body = cached = cache.get(key)
     if body is None:
         body = stored(plan) if stored else None
     if body is None:
         with app.renders.admit(plan.output_pixels, plan.source_pixels) as deadline:
             body = render_image(plan, pyramid, reader, icc, app.settings.jpeg_quality,
                                 app.settings.png_compression_level, deadline.check)
+    if cached is None:
         cache.put(key, body)
     return _cached_answer(request, body, plan.media_type, _image_headers(base, plan))
 
