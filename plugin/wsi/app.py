@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import Settings
+from .render_gate import RenderGate
 from .service import OrthancReader, SlideService
 
 
@@ -12,9 +13,12 @@ from .service import OrthancReader, SlideService
 class App:
     settings: Settings
     service: SlideService
+    renders: RenderGate = field(default_factory=RenderGate)  # admission of large IIIF renders
 
 
 def build_app(settings: Settings, orthanc: OrthancReader) -> App:
     service = SlideService(orthanc, settings.cache_size_mb * 1024 * 1024, settings.series_check_seconds,
                            settings.jpeg_quality)
-    return App(settings, service)
+    renders = RenderGate(settings.iiif_max_concurrent_renders, settings.iiif_render_queue_seconds,
+                         settings.iiif_large_render_pixels, settings.iiif_render_timeout_seconds)
+    return App(settings, service, renders)

@@ -8,14 +8,28 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
+# What an entry costs beyond its value: the key tuple, the OrderedDict node and object headers.
+ENTRY_OVERHEAD = 256
+
+
+def _buffer_bytes(value: Any) -> int | None:
+    """Bytes of the memory a buffer keeps alive: a numpy view keeps its whole base array."""
+    while getattr(value, "base", None) is not None:  # numpy views, down to the array owning the memory
+        value = value.base
+    if isinstance(value, memoryview):
+        value = value.obj if value.obj is not None else value
+    if isinstance(value, bytes | bytearray):
+        return len(value)
+    nbytes = getattr(value, "nbytes", None)
+    return nbytes if isinstance(nbytes, int) else None
+
 
 def size_of(value: Any) -> int:
-    """Bytes a cached value costs: buffers and arrays by length, anything else roughly."""
-    nbytes = getattr(value, "nbytes", None)
-    if isinstance(nbytes, int):
-        return nbytes
-    if isinstance(value, bytes | bytearray | memoryview):
-        return len(value)
+    """Bytes a cached value costs: buffers and arrays by the memory they keep alive, anything else roughly."""
+    held = _buffer_bytes(value)
+    if held is not None:
+        own = getattr(value, "nbytes", held)
+        return max(held, own if isinstance(own, int) else held)
     if isinstance(value, tuple):
         return sum(size_of(v) for v in value) + 64
     return sys.getsizeof(value)
@@ -38,7 +52,7 @@ class ByteBudgetLRU:
             return found[0]
 
     def put(self, key: Hashable, value: Any, size: int | None = None) -> None:
-        cost = self._sizer(value) if size is None else size
+        cost = (self._sizer(value) if size is None else size) + ENTRY_OVERHEAD
         if cost > self.budget_bytes // 4:
             return  # one huge value must not flush everything else
         with self._lock:

@@ -21,7 +21,12 @@ class Settings:
     png_compression_level: int = 1
     iiif_max_width: int = 10000
     iiif_max_height: int = 10000
-    iiif_max_area: int = 50_000_000
+    iiif_max_area: int = 10_000_000  # Cantaloupe's max_pixels; memory and time grow with it (docs/limits.md)
+    iiif_max_upscale: float = 2.0
+    iiif_max_concurrent_renders: int = 2
+    iiif_large_render_pixels: int = 1 << 20
+    iiif_render_queue_seconds: float = 10.0
+    iiif_render_timeout_seconds: float = 30.0
     series_check_seconds: float = 5.0
     virtualenv: str = ""
 
@@ -39,6 +44,11 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "IIIFMaxWidth": ("iiif_max_width", int, "a positive whole number of pixels"),
     "IIIFMaxHeight": ("iiif_max_height", int, "a positive whole number of pixels"),
     "IIIFMaxArea": ("iiif_max_area", int, "a positive whole number of pixels"),
+    "IIIFMaxUpscale": ("iiif_max_upscale", float, "a number from 1 to 100 (1: no upscaling)"),
+    "IIIFMaxConcurrentRenders": ("iiif_max_concurrent_renders", int, "a whole number from 1 to 64"),
+    "IIIFLargeRenderPixels": ("iiif_large_render_pixels", int, "a whole number of pixels (4096 or more)"),
+    "IIIFRenderQueueSeconds": ("iiif_render_queue_seconds", float, "a number of seconds from 0 to 600"),
+    "IIIFRenderTimeoutSeconds": ("iiif_render_timeout_seconds", float, "a number of seconds from 1 to 3600"),
     "SeriesCheckSeconds": ("series_check_seconds", float, "a number of seconds (0 or more)"),
     "VirtualEnv": ("virtualenv", str, "a folder path"),
 }
@@ -46,6 +56,9 @@ _KEYS: dict[str, tuple[str, type, str]] = {
 _RANGES: dict[str, tuple[float, float]] = {
     "cache_size_mb": (0, 65536), "jpeg_quality": (1, 100), "png_compression_level": (0, 9),
     "iiif_max_width": (1, 1 << 30), "iiif_max_height": (1, 1 << 30), "iiif_max_area": (1, 1 << 40),
+    "iiif_max_upscale": (1, 100), "iiif_max_concurrent_renders": (1, 64),
+    "iiif_large_render_pixels": (4096, 1 << 40), "iiif_render_queue_seconds": (0, 600),
+    "iiif_render_timeout_seconds": (1, 3600),
     "series_check_seconds": (0, 86400),
 }
 

@@ -33,8 +33,9 @@ def encode_jp2(pixels: np.ndarray) -> bytes:
 
 
 def encode_webp(pixels: np.ndarray, quality: int = 90) -> bytes:
-    # method 0: 4-7x faster than the default for a few % larger files (docs/codec.md).
-    return bytes(imagecodecs.webp_encode(np.ascontiguousarray(pixels), level=quality, method=0))
+    # method 0: 4-7x faster than the default for a few % larger files (docs/codec.md). Lossy at
+    # `quality`: imagecodecs' default here is lossless, 3x slower and +170 MB for 10 MP (docs/limits.md).
+    return bytes(imagecodecs.webp_encode(np.ascontiguousarray(pixels), level=quality, method=0, lossless=False))
 
 
 ENCODABLE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/jp2", "image/webp")

@@ -74,5 +74,6 @@ def image_info(service_id: str, pyramid: Pyramid, limits: Limits, force_powers_o
         "preferredFormats": PREFERRED_FORMATS,
         "extraFormats": [f for f in SUPPORTED_FORMATS if f not in ("jpg", "png")],
         "extraQualities": EXTRA_QUALITIES,
-        "extraFeatures": EXTRA_FEATURES,
+        # IIIFMaxUpscale 1 refuses every upscale: then the feature is not offered.
+        "extraFeatures": [f for f in EXTRA_FEATURES if f != "sizeUpscaling" or limits.max_upscale > 1],
     }

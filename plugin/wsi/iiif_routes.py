@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from . import codec
 from .errors import BadRequest, NotFound
 from .http import SEGMENT, TAIL, Request, Response, text_response
 from .iiif_info import JSONLD_MEDIA_TYPE as IMAGE_JSONLD
@@ -31,7 +30,6 @@ from .iiif_render import Limits, RenderPlan, TileReader, frame_pyramid, plan_ren
 from .iiif_request import parse_image_request
 from .manifest import JSONLD_MEDIA_TYPE as PRESENTATION_JSONLD
 from .manifest import ImageService, SeriesLinks, frames_manifest, whole_slide_manifest
-from .markers import embed_icc_in_jpeg
 from .pyramid import Pyramid
 from .routes import error_response
 from .series import SeriesModel
@@ -79,7 +77,7 @@ def _orthanc_id(segment: str) -> str:
 
 def _limits(app: App) -> Limits:
     s = app.settings
-    return Limits(s.iiif_max_width, s.iiif_max_height, s.iiif_max_area)
+    return Limits(s.iiif_max_width, s.iiif_max_height, s.iiif_max_area, s.iiif_max_upscale)
 
 
 def _render_cache(app: App) -> ByteBudgetLRU:
@@ -129,7 +127,9 @@ def _serve_image_service(request: Request, app: App, base: str, rest: list[str],
                          stored: Callable[[RenderPlan], bytes | None] | None = None) -> Response:
     """info.json or an image request of one image service, whose base URI is `base`.
 
-    `stored` may answer a plan with stored bytes as they are (a whole stored JPEG tile).
+    `stored` may answer a plan with stored bytes as they are (a whole stored JPEG tile). Renders go
+    through the app's RenderGate: a busy server or a render over its time budget raises Overloaded
+    (503 with Retry-After, from the one error mapper).
     """
     if rest == ["info.json"]:
         info = image_info(base, pyramid, _limits(app), app.settings.force_powers_of_two)
@@ -137,10 +137,14 @@ def _serve_image_service(request: Request, app: App, base: str, rest: list[str],
     plan = plan_render(parse_image_request(*rest), pyramid, _limits(app))
     cache = _render_cache(app)
     key = (*cache_key, plan.canonical)
-    body = cache.get(key)
+    body = cached = cache.get(key)
     if body is None:
-        body = (stored(plan) if stored else None) or render_image(
-            plan, pyramid, reader, icc, app.settings.jpeg_quality, app.settings.png_compression_level)
+        body = stored(plan) if stored else None
+    if body is None:
+        with app.renders.admit(plan.output_pixels, plan.source_pixels) as deadline:
+            body = render_image(plan, pyramid, reader, icc, app.settings.jpeg_quality,
+                                app.settings.png_compression_level, deadline.check)
+    if cached is None:
         cache.put(key, body)
     return _cached_answer(request, body, plan.media_type, _image_headers(base, plan))
 
@@ -170,10 +174,11 @@ def get_tiles(request: Request, app: App) -> Response:
     model = service.wsi_model(series_id)
 
     def read_tile(level: int, tx: int, ty: int) -> np.ndarray:
-        return service.read_tile_rgb(series_id, level, tx, ty)
+        return service.read_tile_rgb(model, level, tx, ty)  # the model of the key, taken before rendering
 
-    # The instance list in the key: a changed series never answers from a stale rendering.
-    key = (series_id, "iiif", model.instance_ids)
+    # The series' revision (its instances and their stored files) in the key: a changed series, even
+    # stored again with the same UIDs, never answers from a stale rendering.
+    key = (series_id, "iiif", model.revision)
     return _serve_image_service(request, app, base, rest, model.pyramid, key, read_tile,
                                 service.icc_profile(model), lambda plan: stored_jpeg_tile(app, model, plan))
 
@@ -201,16 +206,7 @@ def stored_jpeg_tile(app: App, model: SeriesModel, plan: RenderPlan) -> bytes | 
     service = app.service
     ref = service.locate(model, service.level(model, plan.level), found[0], found[1],
                          model.default_optical_path, model.default_focal_plane)
-    if ref is None:
-        return None
-    fmt = service.pixel_format(model, ref[0])
-    if not codec.can_pass_through_jpeg(fmt):
-        return None
-    raw = service.raw_frame(*ref)
-    if not service.passes_through(model, ref[0], raw):
-        return None
-    icc = service.icc_profile(model)
-    return embed_icc_in_jpeg(raw, icc) if icc else raw
+    return None if ref is None else service.stored_jpeg(model, ref)
 
 
 # ---- frames of other series ------------------------------------------------------------------------
@@ -240,12 +236,13 @@ def locate_frame(app: App, resource_id: str, index: int) -> tuple[str, int, int,
 def frame_reader(app: App, instance_id: str, frame: int, pyramid: Pyramid) -> TileReader:
     """Tiles of a frame's virtual pyramid: slices of the decoded frame, or of a cached downscale."""
     service = app.service
+    version = service.instance_version(instance_id)  # a frame stored again under the same UIDs: new keys
 
     def level_pixels(level: int) -> np.ndarray:
         full = service.read_frame_display(instance_id, frame)  # decoded and cached by the service
         if level == 0:
             return full
-        key = ("iiif-frame-level", instance_id, frame, level)
+        key = ("iiif-frame-level", instance_id, version, frame, level)
         pixels = service.decoded.get(key)
         if pixels is None:
             size = (pyramid.levels[level].width, pyramid.levels[level].height)
@@ -275,7 +272,7 @@ def get_frames(request: Request, app: App) -> Response:
     _check_shape(rest)
     instance_id, frame, rows, columns = locate_frame(app, resource_id, index)
     pyramid = frame_pyramid(columns, rows)
-    key = (instance_id, "iiif", frame)
+    key = (instance_id, "iiif", app.service.instance_version(instance_id), frame)
     return _serve_image_service(request, app, base, rest, pyramid, key,
                                 frame_reader(app, instance_id, frame, pyramid))
 

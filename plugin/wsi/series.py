@@ -44,6 +44,12 @@ class InstanceRecord:
     instance_id: str
     tags: dict
     transfer_syntax: str
+    # What Orthanc stores for this instance now (its FileUuid): the id hashes the UIDs, so a series
+    # deleted and stored again with other pixels keeps its ids; the stored file does not.
+    version: str = ""
+
+
+Revision = tuple[tuple[str, str], ...]  # sorted (instance id, version): what a series holds, content included
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class LevelModel:
 @dataclass
 class SeriesModel:
     series_id: str
-    instance_ids: tuple[str, ...]  # sorted; the freshness key of the cached model
+    instance_ids: tuple[str, ...]  # sorted
     levels: list[LevelModel]
     optical_paths: list[OpticalPath]
     focal_planes_um: list[float]
@@ -73,6 +79,8 @@ class SeriesModel:
     background_rgb: tuple[int, int, int] = (255, 255, 255)
     imaged_volume_mm: tuple[float, float] | None = None
     objective_power: float | None = None
+    versions: dict[str, str] = field(default_factory=dict)  # instance id -> version (FileUuid)
+    revision: Revision = ()  # part of every cache key of answers built from the whole series
 
     @property
     def pyramid(self) -> Pyramid:
@@ -274,6 +282,8 @@ def build_series_model(series_id: str, records: list[InstanceRecord]) -> SeriesM
         background_rgb=_background(base.tags),
         imaged_volume_mm=(width[0], height[0]) if width and height else None,
         objective_power=(_floats(_item(base.tags, OPTICAL_PATH_SEQ), OBJECTIVE_POWER) or [None])[0],
+        versions={r.instance_id: r.version for r in records},
+        revision=tuple(sorted((r.instance_id, r.version) for r in records)),
     )
 
 

@@ -9,6 +9,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,9 +18,10 @@ import numpy as np
 from . import codec, display
 from .cache import ByteBudgetLRU
 from .colour import is_srgb_profile
-from .errors import BadRequest, NotFound
+from .errors import BadRequest, NotFound, UpstreamError
 from .frames import FrameRef
-from .series import WSI_SOP_CLASS, InstanceRecord, LevelModel, SeriesModel, build_series_model
+from .markers import embed_icc_in_jpeg
+from .series import WSI_SOP_CLASS, InstanceRecord, LevelModel, Revision, SeriesModel, build_series_model
 
 log = logging.getLogger(__name__)
 
@@ -49,70 +51,135 @@ class FrameInfo:
 
 
 @dataclass
-class _CachedModel:
-    series_id: str
+class _Checked:
+    """A fact read from Orthanc, trusted until SeriesCheckSeconds after its check began or a change."""
+
+    value: Any
+    checked_at: float  # when the read began: a change made during it is not missed
+    generation: int  # the change count when the read began
+
+
+@dataclass(frozen=True)
+class _SeriesState:
     model: SeriesModel | None  # None: the series exists but is not whole-slide
-    instance_ids: tuple[str, ...]
-    checked_at: float
-    generation: int
+    revision: Revision
+
+
+_MAX_SERIES = 512  # models kept (a model is small but a sparse level's index can be large)
+_MAX_VERSIONS = 65536  # instance versions kept
 
 
 class SlideService:
     def __init__(self, orthanc: OrthancReader, cache_bytes: int, series_check_seconds: float = 5.0,
-                 jpeg_quality: int = 90) -> None:
+                 jpeg_quality: int = 90, clock: Callable[[], float] = time.monotonic) -> None:
         self._orthanc = orthanc
+        self._clock = clock
         self._check_seconds = series_check_seconds
         self.jpeg_quality = jpeg_quality
-        self._models: dict[str, _CachedModel] = {}
-        self._models_lock = threading.Lock()
+        self._series: dict[str, _Checked] = {}  # series id -> _SeriesState
+        self._versions: dict[str, _Checked] = {}  # instance id -> version (FileUuid)
+        self._facts_lock = threading.Lock()
         self._generation = 0  # bumped by Orthanc's change callback
         # Budget split: encoded tiles are the hottest (passthrough), decoded tiles serve IIIF stitching.
+        # Every key of pixels or per-instance facts carries the instance's version (see InstanceRecord).
         self.tiles = ByteBudgetLRU(cache_bytes // 2)
         self.decoded = ByteBudgetLRU(cache_bytes // 4)
         self.misc = ByteBudgetLRU(cache_bytes // 4)  # instance tags, ICC profiles, ordered frames
 
     # ---- change tracking --------------------------------------------------------------------------
     def on_change(self) -> None:
-        """An instance was stored or deleted somewhere: re-check cached models before trusting them."""
+        """An instance was stored or deleted in this Orthanc: re-check cached facts before trusting them."""
         self._generation += 1
 
-    def _instance_ids(self, series_id: str) -> tuple[str, ...]:
-        series = self._orthanc.get_json(f"/series/{series_id}")
-        return tuple(sorted(series.get("Instances", [])))
+    def _trusted(self, checked: _Checked | None) -> bool:
+        return checked is not None and checked.generation == self._generation and \
+            self._clock() - checked.checked_at < self._check_seconds
+
+    def _remember(self, table: dict[str, _Checked], key: str, value: Any, started: float, generation: int,
+                  limit: int) -> None:
+        """Store a fact unless a later read already stored one: facts only move forward in time."""
+        with self._facts_lock:
+            current = table.get(key)
+            if current is not None and current.checked_at > started:
+                return
+            table.pop(key, None)  # re-inserted last: the oldest facts go first when over the limit
+            table[key] = _Checked(value, started, generation)
+            while len(table) > limit:
+                del table[next(iter(table))]
+
+    def _forget(self, table: dict[str, _Checked], key: str) -> None:
+        with self._facts_lock:
+            table.pop(key, None)
+
+    def _series_state(self, series_id: str) -> _SeriesState:
+        """The series' model and revision, re-read when not trusted; NotFound for no series."""
+        check_id(series_id, "series id")
+        checked = self._series.get(series_id)
+        if self._trusted(checked):
+            return checked.value
+        # Another Orthanc sharing the database may have changed the series, and a series stored again
+        # with the same UIDs keeps its instance ids: each instance's stored file decides (FileUuid).
+        started, generation = self._clock(), self._generation
+        revision = self._revision(series_id, started, generation)
+        if checked is not None and checked.value.revision == revision:
+            state = checked.value
+        else:
+            state = _SeriesState(self._build_model(series_id, revision), revision)
+        self._remember(self._series, series_id, state, started, generation, _MAX_SERIES)
+        return state
+
+    def _revision(self, series_id: str, started: float, generation: int) -> Revision:
+        try:
+            try:
+                instances = self._orthanc.get_json(f"/series/{series_id}/instances")
+            except UpstreamError:
+                # Orthanc 1.10 answers "Bad type for a parameter" when the id names an instance or a study;
+                # GET /series/{id} answers 404 then.
+                self._orthanc.get_bytes(f"/series/{series_id}")
+                raise
+        except NotFound:
+            self._forget(self._series, series_id)
+            raise NotFound(f"no series {series_id}") from None
+        revision = tuple(sorted((str(i["ID"]), str(i.get("FileUuid", ""))) for i in instances))
+        for instance_id, version in revision:
+            self._remember(self._versions, instance_id, version, started, generation, _MAX_VERSIONS)
+        return revision
 
     def series_model(self, series_id: str) -> SeriesModel | None:
         """The whole-slide model (None for another kind of series); NotFound for no series."""
-        check_id(series_id, "series id")
-        cached = self._models.get(series_id)
-        now = time.monotonic()
-        if cached and cached.generation == self._generation and now - cached.checked_at < self._check_seconds:
-            return cached.model
-        # Another Orthanc sharing the database may have changed the series: its instance list decides.
-        ids = self._instance_ids(series_id)
-        if cached and cached.instance_ids == ids:
-            cached.checked_at, cached.generation = now, self._generation
-            return cached.model
-        model = self._build_model(series_id, ids)
-        with self._models_lock:
-            self._models[series_id] = _CachedModel(series_id, model, ids, now, self._generation)
-        # Cached tiles of the old model die with it: is_fresh() refuses their token.
-        return model
+        return self._series_state(series_id).model
 
-    def model_token(self, series_id: str) -> object:
-        """Identifies the cached model that answers were built from (see is_fresh)."""
-        return self._models.get(series_id)
-
-    def is_fresh(self, token: object) -> bool:
-        """Whether an answer built from the model `token` may be sent without looking at Orthanc."""
-        if not isinstance(token, _CachedModel) or self._models.get(token.series_id) is not token:
+    def is_fresh(self, model: object) -> bool:
+        """Whether an answer built from `model` may be sent without looking at Orthanc: it is still the
+        series' current model and was checked recently. The model must be taken before the answer is built."""
+        if not isinstance(model, SeriesModel):
             return False
-        return token.generation == self._generation and time.monotonic() - token.checked_at < self._check_seconds
+        checked = self._series.get(model.series_id)
+        return checked is not None and checked.value.model is model and self._trusted(checked)
 
-    def _build_model(self, series_id: str, ids: tuple[str, ...]) -> SeriesModel | None:
-        if not ids or self._orthanc.get_bytes(f"/instances/{ids[0]}/metadata/SopClassUid").decode() != WSI_SOP_CLASS:
+    def instance_version(self, instance_id: str) -> str:
+        """What Orthanc stores for the instance now (FileUuid); NotFound for no instance."""
+        check_id(instance_id, "instance id")
+        checked = self._versions.get(instance_id)
+        if self._trusted(checked):
+            return checked.value
+        started, generation = self._clock(), self._generation
+        try:
+            version = str(self._orthanc.get_json(f"/instances/{instance_id}").get("FileUuid", ""))
+        except NotFound:
+            self._forget(self._versions, instance_id)
+            raise NotFound(f"no instance {instance_id}") from None
+        self._remember(self._versions, instance_id, version, started, generation, _MAX_VERSIONS)
+        return version
+
+    def _build_model(self, series_id: str, revision: Revision) -> SeriesModel | None:
+        if not revision:
             return None
-        records = [InstanceRecord(i, self._orthanc.get_json(f"/instances/{i}/tags?short"), self.transfer_syntax(i))
-                   for i in ids]
+        first = revision[0][0]
+        if self._orthanc.get_bytes(f"/instances/{first}/metadata/SopClassUid").decode() != WSI_SOP_CLASS:
+            return None
+        records = [InstanceRecord(i, self._orthanc.get_json(f"/instances/{i}/tags?short"), self.transfer_syntax(i),
+                                  version) for i, version in revision]
         model = build_series_model(series_id, records)
         if model is not None:
             log.info("series %s: %d levels, %d optical paths, %d focal planes", series_id, len(model.levels),
@@ -152,7 +219,7 @@ class SlideService:
         return self._orthanc.get_bytes(f"/instances/{instance_id}/frames/{frame}/raw")
 
     def pixel_format(self, model: SeriesModel, instance_id: str) -> codec.PixelFormat:
-        key = ("fmt", instance_id)
+        key = ("fmt", instance_id, model.versions.get(instance_id, ""))
         fmt = self.misc.get(key)
         if fmt is None:
             fmt = self._format_for(instance_id, model.pixel_tags[instance_id], model.transfer_syntaxes[instance_id])
@@ -182,7 +249,7 @@ class SlideService:
 
     def decode_tile(self, model: SeriesModel, ref: FrameRef) -> np.ndarray:
         """uint8 RGB pixels of one stored frame (cached)."""
-        key = (model.series_id, ref)
+        key = ("tile", *ref, model.versions.get(ref[0], ""))
         pixels = self.decoded.get(key)
         if pixels is None:
             fmt = self.pixel_format(model, ref[0])
@@ -190,9 +257,9 @@ class SlideService:
             self.decoded.put(key, pixels)
         return pixels
 
-    def read_tile_rgb(self, series_id: str, level: int, tx: int, ty: int, *, optical_path: str | None = None,
+    def read_tile_rgb(self, model: SeriesModel, level: int, tx: int, ty: int, *, optical_path: str | None = None,
                       focal_plane: str | int | None = None) -> np.ndarray:
-        model = self.wsi_model(series_id)
+        """One tile of `model` (the one an answer is built and cached from: see is_fresh)."""
         level_model = self.level(model, level)
         path, plane = self.select(model, optical_path, focal_plane)
         ref = self.locate(model, level_model, tx, ty, path, plane)
@@ -209,7 +276,7 @@ class SlideService:
         source = model.icc_source
         if source is None:
             return None
-        key = ("icc", source)
+        key = ("icc", source, model.versions.get(source[0], ""))
         icc = self.misc.get(key)
         if icc is None:
             try:
@@ -220,15 +287,20 @@ class SlideService:
             self.misc.put(key, icc)
         return icc or None
 
-    def passes_through(self, model: SeriesModel, instance_id: str, raw: bytes) -> bool:
-        """Whether this instance's stored JPEG frames go out as they are: decided on its first frame,
-        as every frame of an instance comes from one encoder."""
-        key = ("passthrough", instance_id)
-        verdict = self.misc.get(key)
-        if verdict is None:
-            verdict = codec.can_pass_through_jpeg(self.pixel_format(model, instance_id), raw)
-            self.misc.put(key, verdict, 64)
-        return verdict
+    def stored_jpeg(self, model: SeriesModel, ref: FrameRef) -> bytes | None:
+        """The stored frame as it is (the slide's ICC profile embedded) when browsers show it right; else None.
+
+        Decided per frame from its own header (microseconds): a frame unlike its neighbours (another
+        encoder, a damaged header) must not decide for them, nor they for it.
+        """
+        fmt = self.pixel_format(model, ref[0])
+        if not codec.can_pass_through_jpeg(fmt):
+            return None
+        raw = self.raw_frame(*ref)
+        if not codec.can_pass_through_jpeg(fmt, raw):
+            return None
+        icc = self.icc_profile(model)
+        return embed_icc_in_jpeg(raw, icc) if icc else raw
 
     # ---- associated images ------------------------------------------------------------------------
     def associated_pixels(self, series_id: str, kind: str) -> tuple[SeriesModel, LevelModel]:
@@ -258,17 +330,23 @@ class SlideService:
     def resource_kind(self, resource_id: str) -> str:
         """"series" or "instance"; NotFound when Orthanc has neither."""
         check_id(resource_id)
-        for kind in ("series", "instances"):
-            try:
-                self._orthanc.get_bytes(f"/{kind}/{resource_id}/metadata")
-                return "series" if kind == "series" else "instance"
-            except NotFound:
-                continue
-        raise NotFound(f"no series or instance {resource_id}")
+        if self._trusted(self._series.get(resource_id)):
+            return "series"
+        if self._trusted(self._versions.get(resource_id)):
+            return "instance"
+        try:
+            self._series_state(resource_id)
+            return "series"
+        except NotFound:
+            pass
+        try:
+            self.instance_version(resource_id)
+            return "instance"
+        except NotFound:
+            raise NotFound(f"no series or instance {resource_id}") from None
 
     def instance_tags(self, instance_id: str) -> dict:
-        check_id(instance_id, "instance id")
-        key = ("tags", instance_id)
+        key = ("tags", instance_id, self.instance_version(instance_id))
         tags = self.misc.get(key)
         if tags is None:
             # VOI LUT data is left out of Orthanc's JSON unless asked for by tag.
@@ -277,9 +355,7 @@ class SlideService:
         return tags
 
     def ordered_frames(self, series_id: str) -> list[FrameInfo]:
-        check_id(series_id, "series id")
-        ids = self._instance_ids(series_id)
-        key = ("ordered", series_id, ids)
+        key = ("ordered", series_id, self._series_state(series_id).revision)
         frames = self.misc.get(key)
         if frames is None:
             slices = self._orthanc.get_json(f"/series/{series_id}/ordered-slices").get("Slices", [])
@@ -302,8 +378,7 @@ class SlideService:
 
     def read_frame_display(self, instance_id: str, frame: int) -> np.ndarray:
         """A radiology frame with the DICOM's own display rules applied, uint8 (cached)."""
-        check_id(instance_id, "instance id")
-        key = ("display", instance_id, frame)
+        key = ("display", instance_id, self.instance_version(instance_id), frame)
         pixels = self.decoded.get(key)
         if pixels is None:
             if not 0 <= frame < self.instance_frame_count(instance_id):

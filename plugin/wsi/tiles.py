@@ -11,7 +11,6 @@ from . import codec, encoders
 from .accept import choose_media_type
 from .errors import BadRequest
 from .http import SEGMENT, Request, Response, json_response
-from .markers import embed_icc_in_jpeg
 from .series import SeriesModel
 from .service import check_id
 
@@ -74,7 +73,7 @@ def _hot_key(uri: str, accept: str, query: dict[str, str]) -> tuple:
 
 
 def _fresh_answer(app: App, hot_key: tuple) -> Response | None:
-    """The cached answer to exactly this request, while the series model it came from is fresh."""
+    """The cached answer to exactly this request, while the series model it was built from is current."""
     hit = app.service.tiles.get(hot_key)
     return hit[1] if hit is not None and app.service.is_fresh(hit[0]) else None
 
@@ -99,7 +98,7 @@ def get_tile(request: Request, app: App) -> Response:
         return cached
     series_id = check_id(request.groups[0], "series id")
     z, x, y = (_index(v, n) for v, n in zip(request.groups[1:4], ("level", "x", "y"), strict=True))
-    model = service.wsi_model(series_id)
+    model = service.wsi_model(series_id)  # taken before rendering: the answer is cached under it
     level_model = service.level(model, z)
     path, plane = service.select(model, request.query.get("optical-path"), request.query.get("focal-plane"))
     ref = service.locate(model, level_model, x, y, path, plane)
@@ -107,23 +106,22 @@ def get_tile(request: Request, app: App) -> Response:
     # Stored JPEG goes out as stored; anything else is decoded and sent lossless unless asked otherwise.
     default = "image/jpeg" if fmt is not None and codec.can_pass_through_jpeg(fmt) else "image/png"
     media_type = choose_media_type(request.header("accept"), default)
-    body = _render_tile(app, model, level_model, ref, fmt, media_type)
+    body = _render_tile(app, model, level_model, ref, media_type)
     # No Cache-Control here: each extra header costs orthanc-python 4.0 about a quarter of the
     # passthrough rate (docs/benchmark.md), and the C++ plugin sends none either.
     response = Response(200, body, media_type)
-    service.tiles.put(hot_key, (service.model_token(series_id), response), len(body) + 256)
+    service.tiles.put(hot_key, (model, response), len(body) + 256)
     return response
 
 
-def _render_tile(app: App, model: SeriesModel, level_model, ref, fmt, media_type: str) -> bytes:
+def _render_tile(app: App, model: SeriesModel, level_model, ref, media_type: str) -> bytes:
     service = app.service
     if ref is None:
         return _encode(app, model, service.background_tile(model, level_model), media_type)
-    if media_type == "image/jpeg" and fmt is not None and codec.can_pass_through_jpeg(fmt):
-        raw = service.raw_frame(*ref)
-        if service.passes_through(model, ref[0], raw):
-            icc = service.icc_profile(model)
-            return embed_icc_in_jpeg(raw, icc) if icc else raw
+    if media_type == "image/jpeg":
+        stored = service.stored_jpeg(model, ref)
+        if stored is not None:
+            return stored
     return _encode(app, model, service.decode_tile(model, ref), media_type)
 
 
@@ -137,7 +135,7 @@ def get_associated(request: Request, app: App) -> Response:
         raise BadRequest(f"associated image kind must be one of {', '.join(ASSOCIATED)}", "kind")
     model, level_model = app.service.associated_pixels(series_id, kind)
     media_type = choose_media_type(request.header("accept"), "image/png", ("image/png", "image/jpeg"))
-    key = (series_id, "associated", kind, media_type, model.instance_ids)  # a changed series: new key
+    key = (series_id, "associated", kind, media_type, model.revision)  # a changed series: new key
     body = app.service.tiles.get(key)
     if body is None:
         body = encoders.encode(app.service.compose_level(model, level_model), media_type,

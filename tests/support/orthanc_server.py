@@ -116,6 +116,11 @@ class OrthancServer:
         if self._own_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
+    @property
+    def pid(self) -> int | None:
+        """The Orthanc process's id while it runs (e.g. to read /proc/<pid>/status)."""
+        return self._process.pid if self._process and self._process.poll() is None else None
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -36,6 +36,20 @@ class FakeOrthanc:
     def put_json(self, uri: str, value) -> None:
         self.paths[uri] = json.dumps(value).encode()
 
+    def list_instances(self, series_id: str, ids: list[str]) -> None:
+        """What GET /series/{id}/instances answers: each instance's JSON, its stored file's uuid included."""
+        self.put_json(f"/series/{series_id}/instances",
+                      [{"ID": i, "Type": "Instance", "ParentSeries": series_id,
+                        "FileUuid": self.get_json(f"/instances/{i}")["FileUuid"]} for i in ids])
+
+    def store_again(self, series_id: str, instance_id: str, frames: list[bytes]) -> None:
+        """The instance deleted and stored again with the same UIDs (same id) but other pixels."""
+        for n, frame in enumerate(frames):
+            self.paths[f"/instances/{instance_id}/frames/{n}/raw"] = frame
+        self.put_json(f"/instances/{instance_id}", {"ID": instance_id, "ParentSeries": series_id,
+                                                    "FileUuid": str(uuid.uuid4())})
+        self.list_instances(series_id, [i["ID"] for i in self.get_json(f"/series/{series_id}/instances")])
+
     def add_series(self, instances: list[tuple[dict, str, list[bytes]]], sop_class: str, study_tags=None,
                    series_tags=None) -> tuple[str, list[str]]:
         """instances: (short tags, transfer syntax, frames); returns (series id, instance ids)."""
@@ -48,10 +62,13 @@ class FakeOrthanc:
             self.put_json(f"/instances/{instance_id}/header?short", {"0002,0010": syntax})
             self.paths[f"/instances/{instance_id}/metadata/SopClassUid"] = sop_class.encode()
             self.paths[f"/instances/{instance_id}/metadata"] = b"[]"
+            self.put_json(f"/instances/{instance_id}", {"ID": instance_id, "ParentSeries": series_id,
+                                                        "FileUuid": str(uuid.uuid4())})
             for n, frame in enumerate(frames):
                 self.paths[f"/instances/{instance_id}/frames/{n}/raw"] = frame
         self.put_json(f"/series/{series_id}", {"Instances": ids, "ParentStudy": study_id,
                                                 "MainDicomTags": series_tags or {"Modality": "SM"}})
+        self.list_instances(series_id, ids)
         self.paths[f"/series/{series_id}/metadata"] = b"[]"
         self.put_json(f"/studies/{study_id}", {"MainDicomTags": study_tags or {"StudyDate": "20260101"},
                                                "PatientMainDicomTags": {"PatientID": "P1"}})

@@ -25,6 +25,16 @@ def test_values_are_read_and_url_gets_a_slash():
     ("OrthancPublicURL", "ftp://x/", "absolute http"),
     ("OrthancPublicURL", 3, "absolute http"),
     ("JpegQuality", 0, "1 to 100"),
+    ("IIIFMaxUpscale", 0.5, "from 1 to 100"),
+    ("IIIFMaxUpscale", "2", "from 1 to 100"),
+    ("IIIFMaxConcurrentRenders", 0, "from 1 to 64"),
+    ("IIIFMaxConcurrentRenders", 2.5, "from 1 to 64"),
+    ("IIIFLargeRenderPixels", 100, "4096 or more"),
+    ("IIIFRenderQueueSeconds", -1, "from 0 to 600"),
+    ("IIIFRenderQueueSeconds", float("nan"), "from 0 to 600"),
+    ("IIIFRenderTimeoutSeconds", 0, "from 1 to 3600"),
+    ("IIIFRenderTimeoutSeconds", float("inf"), "from 1 to 3600"),
+    ("IIIFMaxArea", 0, "positive"),
     ("Unknown", 1, "unknown option"),
 ])
 def test_errors_name_the_key_and_what_was_expected(key, value, words):
@@ -36,3 +46,19 @@ def test_errors_name_the_key_and_what_was_expected(key, value, words):
 def test_section_must_be_an_object():
     with pytest.raises(ConfigError):
         load_settings({"WholeSlideImaging": []})
+
+
+def test_render_limits_have_safe_defaults_and_are_read():
+    defaults = Settings()
+    # Cantaloupe's 10 MP max_pixels; upscaling bounded; two large renders at once, bounded wait and time.
+    assert (defaults.iiif_max_width, defaults.iiif_max_height, defaults.iiif_max_area) == (10000, 10000, 10_000_000)
+    assert defaults.iiif_max_upscale == 2.0 and defaults.iiif_max_concurrent_renders == 2
+    assert defaults.iiif_render_queue_seconds == 10 and defaults.iiif_render_timeout_seconds == 30
+    assert defaults.iiif_large_render_pixels == 1 << 20
+    settings = load_settings({"WholeSlideImaging": {
+        "IIIFMaxUpscale": 1, "IIIFMaxConcurrentRenders": 4, "IIIFLargeRenderPixels": 500000,
+        "IIIFRenderQueueSeconds": 0, "IIIFRenderTimeoutSeconds": 12.5, "IIIFMaxArea": 4000000}})
+    assert settings.iiif_max_upscale == 1.0 and isinstance(settings.iiif_max_upscale, float)
+    assert (settings.iiif_max_concurrent_renders, settings.iiif_large_render_pixels) == (4, 500000)
+    assert (settings.iiif_render_queue_seconds, settings.iiif_render_timeout_seconds) == (0, 12.5)
+    assert settings.iiif_max_area == 4_000_000

@@ -93,3 +93,10 @@ def test_large_frame_info_has_512_tiles_and_power_of_two_factors():
     info = image_info("http://h/wsi/iiif/frames/x/0", frame_pyramid(10000, 10000), LIMITS, True)
     assert info["tiles"] == [{"type": "Tile", "width": 512, "height": 512, "scaleFactors": [1, 2, 4, 8, 16, 32]}]
     assert info["sizes"][0] == {"type": "Size", "width": 313, "height": 313}
+
+
+def test_limits_are_published_and_no_upscaling_drops_the_feature():
+    info = image_info("https://example.org/x", REGULAR, Limits(5000, 4000, 10_000_000, max_upscale=1.0), True)
+    assert (info["maxWidth"], info["maxHeight"], info["maxArea"]) == (5000, 4000, 10_000_000)
+    assert "sizeUpscaling" not in info["extraFeatures"]
+    assert all(s["width"] * s["height"] <= 10_000_000 for s in info["sizes"])

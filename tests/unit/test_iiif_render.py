@@ -5,8 +5,8 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from wsi import iiif_render
-from wsi.errors import BadRequest, UnsupportedFeature
+from wsi import iiif_render, resample
+from wsi.errors import BadRequest, Overloaded, UnsupportedFeature
 from wsi.iiif_render import (
     Limits,
     frame_pyramid,
@@ -15,10 +15,12 @@ from wsi.iiif_render import (
     render_pixels,
     resolve_region,
     resolve_size,
+    rotated_size,
     stitch,
 )
 from wsi.iiif_request import parse_image_request, parse_region, parse_size
 from wsi.pyramid import Level, Pyramid
+from wsi.resample import reduction_factor, resample_region
 
 NO_LIMITS = Limits(100_000, 100_000, 10**10)
 
@@ -125,6 +127,89 @@ def test_max_never_exceeds_area_limit():
     limits = Limits(10**6, 10**6, 777_777)
     w, h = resolve_size(parse_size("max"), 123_457, 98_765, limits)
     assert w * h <= 777_777 and abs(w / h - 123_457 / 98_765) < 0.01
+
+
+# ---- limits on what is sent: rotation, upscaling ---------------------------------------------------------
+
+@pytest.mark.parametrize("degrees", [0, 1, 15, 22.5, 30, 45, 60, 89.9, 90, 135, 180, 200, 270, 333.3])
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (2, 3), (300, 200), (1001, 77), (4096, 4096)])
+def test_rotated_size_is_never_smaller_than_pillows_canvas(width, height, degrees):
+    canvas = Image.new("L", (width, height)).rotate(-degrees, expand=True).size
+    planned = rotated_size(width, height, degrees)
+    assert canvas[0] <= planned[0] <= canvas[0] + 1 and canvas[1] <= planned[1] <= canvas[1] + 1
+
+
+@pytest.mark.parametrize("path", ["full/max/45/default.jpg", "full/max/30/default.png", "full/max/!89/gray.png",
+                                  "full/^max/45/default.jpg", "full/!8000,8000/45/default.jpg",
+                                  "full/^!9000,9000/10/default.jpg", "0,0,1,1/^max/45/default.tif"])
+def test_the_rotated_answer_respects_every_limit(path):
+    limits = Limits(5000, 4000, 10_000_000, max_upscale=2.0)
+    slide = Pyramid((Level(12000, 9000, 512, 512),))
+    planned = plan(path, slide, limits)
+    width, height = planned.output_size
+    assert width <= 5000 and height <= 4000 and width * height <= 10_000_000
+    # And what Pillow would really produce is no larger.
+    canvas = Image.new("L", planned.size).rotate(-planned.rotation, expand=True).size
+    assert canvas[0] <= width and canvas[1] <= height
+
+
+def test_max_at_45_degrees_is_smaller_than_at_0_so_that_the_rotated_answer_fits():
+    limits = Limits(10000, 10000, 10_000_000)
+    slide = Pyramid((Level(12000, 9000, 512, 512),))
+    straight, turned = plan("full/max/0/default.jpg", slide, limits), plan("full/max/45/default.jpg", slide, limits)
+    assert straight.output_pixels <= 10_000_000 < rotated_size(*straight.size, 45)[0] * rotated_size(
+        *straight.size, 45)[1]
+    assert turned.size[0] < straight.size[0] and turned.output_pixels <= 10_000_000
+
+
+@pytest.mark.parametrize("path", ["full/3500,/45/default.jpg", "full/4500,/90/default.jpg",
+                                  "0,0,5000,100/5000,100/!270/default.jpg", "full/4600,/1/default.jpg"])
+def test_an_explicit_size_over_the_limits_once_rotated_is_400(path):
+    limits = Limits(5000, 4000, 16_000_000)
+    slide = Pyramid((Level(12000, 9000, 512, 512),))
+    assert plan(path.replace("/!270/", "/0/").replace("/90/", "/0/").replace("/45/", "/0/").replace("/1/", "/0/"),
+                slide, limits)  # fits unrotated
+    with pytest.raises(BadRequest) as error:
+        plan(path, slide, limits)
+    assert "exceeds maxWidth/maxHeight/maxArea" in str(error.value) and "once rotated" in str(error.value)
+
+
+@pytest.mark.parametrize(("size", "expected"), [
+    ("^max", (2, 2)), ("^pct:200", (2, 2)), ("^2,2", (2, 2)), ("^!100,100", (2, 2)), ("max", (1, 1))])
+def test_upscaling_is_bounded_by_max_upscale(size, expected):
+    assert resolve_size(parse_size(size), 1, 1, Limits(10000, 10000, 10**8, max_upscale=2.0)) == expected
+
+
+@pytest.mark.parametrize("size", ["^pct:300", "^3,", "^,3", "^3,3", "^2,3"])
+def test_upscaling_beyond_max_upscale_is_400(size):
+    with pytest.raises(BadRequest) as error:
+        resolve_size(parse_size(size), 1, 1, Limits(10000, 10000, 10**8, max_upscale=2.0))
+    assert "IIIFMaxUpscale" in str(error.value)
+
+
+def test_max_upscale_of_one_means_no_upscaling():
+    limits = Limits(10000, 10000, 10**8, max_upscale=1.0)
+    assert resolve_size(parse_size("^max"), 300, 200, limits) == (300, 200)
+    with pytest.raises(BadRequest):
+        resolve_size(parse_size("^301,"), 300, 200, limits)
+
+
+@pytest.mark.parametrize(("path", "pixels"), [
+    ("0,0,512,512/max/0/default.jpg", 512 * 512),  # one whole tile
+    ("100,100,512,512/max/0/default.jpg", 4 * 512 * 512),  # straddles four
+    ("full/max/0/default.jpg", 24 * 18 * 512 * 512),  # every tile of level 0
+    ("full/750,/0/default.jpg", 2 * 2 * 512 * 512),  # level 2 (750 x 563): four tiles
+])
+def test_source_pixels_count_the_tiles_decoded(path, pixels):
+    slide = Pyramid(tuple(Level(-(-12000 // f), -(-9000 // f), 512, 512) for f in (1, 4, 16)))
+    assert plan(path, slide, Limits(20000, 20000, 10**9)).source_pixels == pixels
+
+
+@pytest.mark.parametrize(("tile", "ratio", "k"), [
+    (512, 0.5, 1), (512, 1.0, 1), (512, 1.99, 1), (512, 2.0, 2), (512, 3.9, 2), (512, 4.0, 4), (512, 7.9, 4),
+    (512, 100, 64), (240, 7, 6), (240, 4.5, 4), (257, 10, 1), (1000, 9, 8)])
+def test_reduction_factor_divides_the_tile_and_keeps_the_output_resolution(tile, ratio, k):
+    assert reduction_factor(Level(10 * tile, 10 * tile, tile, tile), ratio) == k
 
 
 # ---- canonical form (section 4.7) and level choice --------------------------------------------------------
@@ -295,3 +380,67 @@ def test_frame_pyramid_large_frame_has_512_tiles_and_power_of_two_levels():
     assert [lv.width for lv in pyramid.levels] == [10000, 5000, 2500, 1250, 625, 313]
     assert all((lv.tile_width, lv.tile_height) == (512, 512) for lv in pyramid.levels)
     assert all(abs(pyramid.downsample(i) - 2**i) / 2**i < 0.01 for i in range(len(pyramid.levels)))
+
+
+# ---- bounded memory: banded resampling -----------------------------------------------------------------------
+
+def test_bands_give_the_same_pixels_as_one_resize(monkeypatch):
+    monkeypatch.setattr(resample, "BAND_SOURCE_ROWS", 16)  # many bands on a small image
+    tiled = TiledImage(grid_image(1000, 700, square=7), levels=1)
+    box = (13.25, 7.5, 990.0, 690.75)  # less than 2 source px per output px: no integer reduction first
+    out = resample_region(tiled.read_tile, 0, tiled.pyramid.levels[0], box, (601, 457), (255, 255, 255))
+    whole = np.asarray(Image.fromarray(tiled.images[0][7:691, 13:990]).resize(
+        (601, 457), Image.Resampling.LANCZOS, box=(0.25, 0.5, 977.0, 683.75)))
+    assert out.shape == whole.shape and np.abs(out.astype(int) - whole).max() <= 1
+
+
+def test_each_tile_is_read_once_across_bands(monkeypatch):
+    monkeypatch.setattr(resample, "BAND_SOURCE_ROWS", 16)
+    tiled = TiledImage(grid_image(1000, 700), levels=1)
+    resample_region(tiled.read_tile, 0, tiled.pyramid.levels[0], (0, 0, 1000, 700), (500, 350), (255, 255, 255))
+    assert sorted(tiled.reads) == sorted(set(tiled.reads)) and len(tiled.reads) == 4 * 3
+
+
+def test_integer_reduction_first_matches_a_direct_resize():
+    tiled = TiledImage(grid_image(1024, 1024, square=64), levels=1)
+    out = resample_region(tiled.read_tile, 0, tiled.pyramid.levels[0], (0, 0, 1024, 1024), (100, 100),
+                          (255, 255, 255))
+    direct = np.asarray(Image.fromarray(tiled.images[0]).resize((100, 100), Image.Resampling.LANCZOS))
+    assert np.abs(out.astype(int) - direct).mean() < 2
+
+
+def test_pixels_held_are_bounded_by_the_output_not_the_region():
+    import tracemalloc
+
+    tile = np.full((512, 512, 3), 128, np.uint8)
+    level = Level(16384, 16384, 512, 512)  # 805 MB of pixels if stitched at once
+    tracemalloc.start()
+    try:
+        out = resample_region(lambda level, tx, ty: tile, 0, level, (0, 0, 16384, 16384), (1000, 1000),
+                              (255, 255, 255))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out.shape == (1000, 1000, 3) and (out == 128).all()
+    assert peak < 12 * 1024 * 1024  # output 3 MB, bands of reduced rows, one row of tiles
+
+
+def test_a_render_over_its_time_budget_stops_between_tiles():
+    tiled = TiledImage(grid_image(1000, 700), levels=1)
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) > 3:
+            raise Overloaded("over budget", retry_after=5)
+
+    with pytest.raises(Overloaded):
+        render_image(plan("full/max/0/default.png", tiled.pyramid), tiled.pyramid, tiled.read_tile, check=check)
+    assert len(tiled.reads) <= 3  # stopped before reading the 12 tiles
+
+
+@pytest.mark.parametrize("fmt", iiif_render.SUPPORTED_FORMATS)
+def test_rotated_and_grey_renders_encode_in_every_format(tiled, fmt):
+    body = render_image(plan(f"full/200,/30/gray.{fmt}", tiled.pyramid), tiled.pyramid, tiled.read_tile)
+    if fmt != "pdf":
+        assert Image.open(io.BytesIO(body)).size == rotated_size(200, 140, 30)

@@ -15,6 +15,7 @@ from wsi.errors import NotFound
 from wsi.http import Request
 from wsi.iiif_routes import ROUTES, get_frames, get_manifest, get_tiles, routes_for
 from wsi.pyramid import Level, Pyramid
+from wsi.render_gate import RenderGate
 
 SLIDE = "11111111-22222222-33333333-44444444-55555555"
 CT = "aaaaaaaa-bbbbbbbb-cccccccc-dddddddd-eeeeeeee"
@@ -71,7 +72,7 @@ class FakeService:
         if series_id != SLIDE:
             raise NotFound(f"series {series_id} is not a whole-slide image")
         pyramid = Pyramid(tuple(Level(p.shape[1], p.shape[0], self.tile, self.tile) for p in self.levels))
-        return SimpleNamespace(pyramid=pyramid, levels=list(pyramid.levels), instance_ids=("i1", "i2", "i3"),
+        return SimpleNamespace(pyramid=pyramid, levels=list(pyramid.levels), revision=(("i1", "v1"), ("i2", "v1")),
                                associated={}, default_optical_path="1", default_focal_plane=0)
 
     def level(self, model, index):
@@ -80,7 +81,7 @@ class FakeService:
     def locate(self, model, level, tx, ty, path, plane):
         return None  # no stored frames here: every image is rendered
 
-    def read_tile_rgb(self, series_id, level, tx, ty):
+    def read_tile_rgb(self, model, level, tx, ty):
         self.reads.append(level)
         t = self.tile
         out = np.full((t, t, 3), 255, np.uint8)
@@ -116,6 +117,9 @@ class FakeService:
     def instance_frame_count(self, instance_id):
         return sum(1 for i, _ in self.frames if i == instance_id)
 
+    def instance_version(self, instance_id):
+        return "v1"
+
     def instance_tags(self, instance_id):
         first = self.frames[(instance_id, 0)]
         return {"0028,0010": str(first.shape[0]), "0028,0011": str(first.shape[1])}
@@ -128,7 +132,7 @@ class FakeService:
 @pytest.fixture
 def app():
     settings = Settings(public_url=PUBLIC, iiif_max_width=2000, iiif_max_height=2000, iiif_max_area=2_000_000)
-    return SimpleNamespace(settings=settings, service=FakeService())
+    return SimpleNamespace(settings=settings, service=FakeService(), renders=RenderGate())
 
 
 def call(app, path: str, headers: dict | None = None):
@@ -145,6 +149,16 @@ def image(response) -> Image.Image:
 
 
 # ---- whole-slide image service -----------------------------------------------------------------------------
+
+def test_a_render_finding_no_place_answers_503_with_retry_after_and_cors(app):
+    app.renders = RenderGate(slots=1, queue_seconds=0, large_pixels=4096, release=lambda: None)
+    with app.renders.admit(10**6, 0):  # another request holds the only large place
+        response = call(app, f"/wsi/iiif/tiles/{SLIDE}/full/300,/0/default.png")
+    assert response.status == 503 and response.headers["Retry-After"] == "1"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert b"IIIFMaxConcurrentRenders" in response.body
+    assert call(app, f"/wsi/iiif/tiles/{SLIDE}/full/300,/0/default.png").status == 200  # place given back
+
 
 def test_base_uri_redirects_to_info_json(app):
     for path in (f"/wsi/iiif/tiles/{SLIDE}", f"/wsi/iiif/tiles/{SLIDE}/"):

@@ -105,3 +105,14 @@ def test_full_block_outside_its_range():
     assert block.lookup((2, 2, "1", 0)) == ("i", 0)
     assert block.lookup((3, 3, "1", 0)) is None  # frame 15: after it
     assert FrameIndex([block]).lookup((0, 0, "x", 0)) is None
+
+
+def test_revision_names_each_instance_with_its_stored_file():
+    """Ids hash the UIDs: only the versions tell a series stored again with other pixels from the old one."""
+    def model(versions):
+        return build_series_model("s", [InstanceRecord(i, wsi_tags(512, 512), JPEG, v) for i, v in versions])
+
+    before = model([("b", "file-1"), ("a", "file-2")])
+    assert before.revision == (("a", "file-2"), ("b", "file-1")) and before.versions == {"a": "file-2", "b": "file-1"}
+    again = model([("a", "file-2"), ("b", "file-3")])
+    assert again.instance_ids == before.instance_ids and again.revision != before.revision

@@ -2,15 +2,20 @@
 
 import io
 
+import imagecodecs
 import numpy as np
 import pytest
 from fake_orthanc import EXPLICIT, JPEG, FakeOrthanc, orthanc_id, tile_frames, wsi_tags
 from PIL import Image
-from wsi.app import build_app
+from wsi.app import App, build_app
 from wsi.config import Settings
+from wsi.errors import UpstreamError
 from wsi.http import Request
+from wsi.iiif_routes import get_frames, get_tiles
+from wsi.markers import jpeg_header
 from wsi.routes import dispatch
 from wsi.series import WSI_SOP_CLASS
+from wsi.service import SlideService
 from wsi.tiles import get_associated, get_pyramid, get_tile
 
 
@@ -135,8 +140,7 @@ def test_model_is_cached_and_rebuilt_when_instances_change(world):
     app.service.on_change()
     call(app, get_pyramid, series_id)
     assert sum("tags?short" in c for c in fake.calls) == tag_reads  # same instances: no rebuild
-    fake.put_json(f"/series/{series_id}", {"Instances": ids[:1], "ParentStudy": fake.get_json(
-        f"/series/{series_id}")["ParentStudy"], "MainDicomTags": {}})
+    fake.list_instances(series_id, ids[:1])
     app.service.on_change()
     import json
     assert json.loads(call(app, get_pyramid, series_id).body)["Sizes"] == [[600, 400]]
@@ -150,7 +154,7 @@ def test_repeated_request_is_answered_from_cache_until_the_series_changes(world)
     assert len(fake.calls) == calls  # no Orthanc request at all
     app.service.on_change()  # something changed somewhere: the series is checked once more
     assert call(app, get_tile, series_id, "1", "0", "0").body == first.body
-    assert f"/series/{series_id}" in fake.calls[calls:]
+    assert f"/series/{series_id}/instances" in fake.calls[calls:]
 
 
 def test_fast_path_answers_only_what_get_tile_cached(world):
@@ -179,3 +183,187 @@ def test_sparse_hole_is_background(world):
     hole = decode(call(app, get_tile, series_id, "0", "0", "0").body)
     assert hole.shape == (256, 256, 3) and not hole.any()  # black: the recommended absent pixel colour
     assert np.array_equal(decode(call(app, get_tile, series_id, "0", "1", "0").body), image[:, 256:])
+
+
+# ---- a series stored again with the same UIDs (same ids) but other pixels ------------------------------------
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fresh_app(fake, settings=None, clock=None) -> App:
+    settings = settings or Settings(cache_size_mb=16, series_check_seconds=5.0)
+    return App(settings, SlideService(fake, 16 << 20, settings.series_check_seconds, clock=clock or Clock()))
+
+
+def iiif(app, handler, tail):
+    return dispatch(handler, Request("GET", f"/wsi/iiif/{handler.__name__}/{tail}", (tail,), {}, {}), app)
+
+
+def whole_slide_answers(app, series_id):
+    """One answer per route and cache: pass-through, decoded and IIIF-rendered tiles, associated image."""
+    return {
+        "stored jpeg tile": call(app, get_tile, series_id, "0", "1", "0"),
+        "decoded tile as png": call(app, get_tile, series_id, "0", "0", "0", headers={"accept": "image/png"}),
+        "native tile": call(app, get_tile, series_id, "1", "2", "1"),
+        "iiif stored tile": iiif(app, get_tiles, f"{series_id}/256,0,256,256/256,256/0/default.jpg"),
+        "iiif region": iiif(app, get_tiles, f"{series_id}/0,0,600,400/150,/0/default.png"),
+        "associated": call(app, get_associated, series_id, "label"),
+    }
+
+
+def store_again_inverted(fake, series_id, ids, image):
+    other = 255 - image
+    fake.store_again(series_id, ids[0], tile_frames(other, 256, JPEG))
+    fake.store_again(series_id, ids[1], tile_frames(other[::2, ::2], 128, EXPLICIT))
+    fake.store_again(series_id, ids[2], tile_frames(other[:80, :120], 120, EXPLICIT))
+
+
+@pytest.mark.parametrize("noticed_by", ["change callback", "series check"])
+def test_series_stored_again_with_the_same_uids_answers_the_new_pixels_everywhere(world, noticed_by):
+    fake, _, series_id, _, image, ids = world
+    clock = Clock()
+    app = fresh_app(fake, clock=clock)
+    old = whole_slide_answers(app, series_id)
+    store_again_inverted(fake, series_id, ids, image)
+    if noticed_by == "change callback":  # stored or deleted through this Orthanc
+        app.service.on_change()
+    else:  # through another Orthanc sharing the database: no callback here
+        assert whole_slide_answers(app, series_id) == old  # trusted for SeriesCheckSeconds
+        clock.now += 5.0
+    after = whole_slide_answers(app, series_id)
+    truth = whole_slide_answers(fresh_app(fake), series_id)  # nothing cached: the new pixels
+    for name, response in after.items():
+        assert response.status == 200 and old[name].body != truth[name].body, name  # the test can fail
+        assert response.body == truth[name].body, f"{name}: stale pixels"
+    # A region never asked before, made from the decoded-tile cache: new pixels too.
+    region = iiif(app, get_tiles, f"{series_id}/10,10,200,200/max/0/default.png")
+    assert region.body == iiif(fresh_app(fake), get_tiles, f"{series_id}/10,10,200,200/max/0/default.png").body
+
+
+def test_an_answer_rendered_while_the_series_changes_is_not_cached_as_current(world):
+    """The answer is cached under the model it was built from, taken before rendering, not after."""
+    fake, _, series_id, _, image, ids = world
+    app = fresh_app(fake)
+    raw_uri = f"/instances/{ids[0]}/frames/0/raw"
+    old_frame = fake.paths[raw_uri]
+    real_get_bytes = fake.get_bytes
+
+    def racing_get_bytes(uri):
+        if uri == raw_uri and fake.get_bytes is racing_get_bytes:
+            fake.get_bytes = real_get_bytes
+            store_again_inverted(fake, series_id, ids, image)
+            app.service.on_change()
+            call(app, get_pyramid, series_id)  # another request meanwhile: the series' new model
+            return old_frame  # this read raced the change: old pixels
+        return real_get_bytes(uri)
+
+    fake.get_bytes = racing_get_bytes
+    raced = call(app, get_tile, series_id, "0", "0", "0")
+    assert raced.body == old_frame
+    again = call(app, get_tile, series_id, "0", "0", "0")
+    assert again.body == fake.paths[raw_uri] != old_frame
+
+
+def test_deleted_series_answers_404_on_every_route(world):
+    fake, _, series_id, _, _, ids = world
+    app = fresh_app(fake)
+    assert all(r.status == 200 for r in whole_slide_answers(app, series_id).values())
+    for uri in [f"/series/{series_id}", f"/series/{series_id}/instances", *(f"/instances/{i}" for i in ids)]:
+        del fake.paths[uri]
+    for uri in [uri for uri in fake.paths if uri.startswith(tuple(f"/instances/{i}/" for i in ids))]:
+        del fake.paths[uri]
+    app.service.on_change()
+    assert {name: r.status for name, r in whole_slide_answers(app, series_id).items()} == \
+        dict.fromkeys(whole_slide_answers(fresh_app(fake), series_id), 404)
+
+
+def ct_series(fake, pixels: list[np.ndarray]) -> tuple[str, list[str]]:
+    tags = {"0028,0010": "64", "0028,0011": "64", "0028,0002": "1", "0028,0004": "MONOCHROME2",
+            "0028,0100": "8", "0028,0101": "8", "0028,0103": "0"}
+    series_id, ids = fake.add_series([(tags, EXPLICIT, [p.tobytes()]) for p in pixels], "1.2.840.10008.5.1.4.1.1.2")
+    for instance_id in ids:  # the form the IIIF frames read (VOI LUT data asked for explicitly)
+        fake.put_json(f"/instances/{instance_id}/tags?short&ignore-length=0028-3006", tags)
+    return series_id, ids
+
+
+@pytest.mark.parametrize("noticed_by", ["change callback", "series check"])
+def test_iiif_frames_of_an_instance_stored_again_answer_the_new_pixels(noticed_by):
+    fake = FakeOrthanc()
+    ramp = np.add.outer(np.arange(64), np.arange(64)).astype(np.uint8) * 2
+    series_id, ids = ct_series(fake, [ramp, ramp[::-1].copy()])
+    clock = Clock()
+    app = fresh_app(fake, clock=clock)
+    tails = [f"{series_id}/1/full/max/0/default.png", f"{ids[1]}/0/full/max/0/default.png",
+             f"{series_id}/1/0,0,32,32/16,/0/default.png"]
+    old = [iiif(app, get_frames, tail) for tail in tails]
+    fake.store_again(series_id, ids[1], [(255 - ramp).tobytes()])
+    if noticed_by == "change callback":
+        app.service.on_change()
+    else:
+        assert [iiif(app, get_frames, tail).body for tail in tails] == [r.body for r in old]
+        clock.now += 5.0
+    truth = [iiif(fresh_app(fake), get_frames, tail) for tail in tails]
+    for tail, before, expected in zip(tails, old, truth, strict=True):
+        assert before.body != expected.body
+        assert iiif(app, get_frames, tail).body == expected.body, f"{tail}: stale pixels"
+    new = decode(truth[0].body)[..., 0].astype(int)
+    assert new[0, 0] > new[-1, -1]  # the inverted ramp (displayed with the frame's own min-max window)
+
+
+# ---- pass-through decided per frame --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("first", ["clean frame", "odd frame"])
+def test_pass_through_is_decided_per_frame_whatever_is_asked_first(first):
+    fake = FakeOrthanc()
+    image = source(512, 256)
+    frames = tile_frames(image, 256, JPEG)
+    # The second frame from another encoder: lossless JPEG (SOF3), which browsers cannot show.
+    frames[1] = bytes(imagecodecs.jpeg8_encode(image[:, 256:], lossless=True))
+    series_id, _ = fake.add_series([(wsi_tags(512, 256, 256), JPEG, frames)], WSI_SOP_CLASS)
+    app = fresh_app(fake)
+    asks = {0: lambda: call(app, get_tile, series_id, "0", "0", "0"),
+            1: lambda: call(app, get_tile, series_id, "0", "1", "0"),
+            2: lambda: iiif(app, get_tiles, f"{series_id}/0,0,256,256/256,256/0/default.jpg"),
+            3: lambda: iiif(app, get_tiles, f"{series_id}/256,0,256,256/256,256/0/default.jpg")}
+    order = [0, 2, 1, 3] if first == "clean frame" else [1, 3, 0, 2]
+    answers = {n: asks[n]() for n in order}
+    assert answers[0].body == frames[0] and answers[2].body == frames[0]  # as stored
+    for n in (1, 3):  # re-encoded as baseline JPEG from its pixels
+        assert answers[n].status == 200 and jpeg_header(answers[n].body).sof == 0xC0
+        assert decode(answers[n].body).shape == (256, 256, 3)
+    png = call(app, get_tile, series_id, "0", "1", "0", headers={"accept": "image/png"})
+    assert np.array_equal(decode(png.body), image[:, 256:])  # the odd frame's pixels, decoded losslessly
+
+
+def test_an_instance_id_where_a_series_is_expected_is_not_found(world):
+    """Orthanc 1.10 answers GET /series/{instance id}/instances with 400 "Bad type", not 404."""
+    fake, app, series_id, _, _, ids = world
+    real_get_bytes = fake.get_bytes
+
+    def orthanc_get_bytes(uri):
+        if uri.startswith("/series/") and uri.endswith("/instances") and uri.split("/")[2] in ids:
+            raise UpstreamError(f"{uri}: (5, 'Bad type for a parameter')")
+        return real_get_bytes(uri)
+
+    fake.get_bytes = orthanc_get_bytes
+    assert call(app, get_tile, ids[0], "0", "0", "0").status == 404
+    assert call(app, get_pyramid, ids[0]).status == 404
+    assert call(app, get_tile, series_id, "0", "0", "0").status == 200
+
+
+def test_series_models_and_instance_versions_kept_are_bounded(monkeypatch):
+    monkeypatch.setattr("wsi.service._MAX_SERIES", 2)
+    monkeypatch.setattr("wsi.service._MAX_VERSIONS", 3)
+    fake = FakeOrthanc()
+    series = [fake.add_series([(wsi_tags(256, 256, 256), JPEG, tile_frames(source(256, 256), 256, JPEG))] * 2,
+                              WSI_SOP_CLASS)[0] for _ in range(4)]
+    app = fresh_app(fake)
+    for series_id in series:
+        assert call(app, get_tile, series_id, "0", "0", "0").status == 200
+    assert len(app.service._series) == 2 and len(app.service._versions) == 3
+    assert call(app, get_tile, series[0], "0", "0", "0").status == 200  # forgotten: read again
