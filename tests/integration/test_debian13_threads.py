@@ -5,6 +5,7 @@ change callback really run concurrently. For a bounded time, 8 clients (one keep
 for tiles of every level, IIIF renders, pyramids and error cases of slides in several encodings, with caches
 small enough to evict all the time, while a ninth thread uploads and deletes a series (the change callback).
 Every answer must be byte for byte the one a lone client gets from another Orthanc holding the same slides.
+test_change_under_load.py (8 clients while series are deleted and stored again) is collected here again too.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PLUGIN_SCRIPT
+from tests.integration.test_change_under_load import test_delete_and_store_again_under_load  # noqa: F401
 from tests.support.debian13 import Debian13Root
 from tests.support.orthanc_server import OrthancServer
 from tests.support.source import textured_image
 from tests.support.writer import write_slide
 
-pytestmark = pytest.mark.integration
+# on_debian13: the imported test starts its Orthanc without a root (with AllowThreads on, as every server there).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
 
 CLIENTS = 8
 DURATION_S = 12
