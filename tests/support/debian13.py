@@ -1,9 +1,9 @@
 """A Debian 13 (trixie) root for tests: the Orthanc a new administrator installs today.
 
 Orthanc 1.12.7, orthanc-python 5.0 and Python 3.13 from Debian's packages, the official C++ WSI plugin 3.2
-(`orthanc-wsi`), orthanc-gdcm, and our runtime dependencies in a virtualenv built with the root's own /usr/bin/python3.
-It is made once with debootstrap under tests/.cache/debian13/ and reused: the base is rebuilt when its recipe
-(suite, package list, `RECIPE`) changes, the virtualenv when requirements.txt does.
+(`orthanc-wsi`), orthanc-gdcm, and our runtime dependencies in a virtualenv built with the root's own
+/usr/bin/python3. It is made once with debootstrap under tests/.cache/debian13/ and reused: the base is
+rebuilt when its recipe (suite, package list, `RECIPE`) changes; each requirements.txt gets its virtualenv.
 
 Every mount (the root's /proc and /dev, the checkout, /tmp) is made inside a private mount namespace
 (`unshare --mount`) of the one process that needs it, Orthanc included: the kernel drops them when that process
@@ -107,8 +107,8 @@ def _bind_plan(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
     plan: list[tuple[Path, bool]] = [(Path("/tmp"), True), (REPO, False)]
     for path in paths:
         path = Path(path).resolve()
-        if not _inside(path, [p for p, _ in plan]):
-            plan.append((path, True))
+        if not _inside(path, [folder for folder, writable in plan if writable]):
+            plan.append((path, True))  # a writable folder inside the read-only checkout gets its own mount
     return sorted(plan, key=lambda bind: len(bind[0].parts))
 
 
