@@ -11,6 +11,7 @@ test_change_under_load.py (8 clients while series are deleted and stored again) 
 from __future__ import annotations
 
 import http.client
+import http.server
 import random
 import threading
 import time
@@ -146,3 +147,69 @@ def test_eight_clients_with_allow_threads_get_what_a_lone_client_gets(
     assert server.returncode == 0, f"Orthanc ended with {server.returncode}:\n{server.log_tail()}"
     assert "Traceback" not in log and "Error in the REST callback" not in log, log[-3000:]
     print(f"\n{CLIENTS} clients x {DURATION_S} s, AllowThreads on, Debian 13: {dict(counts)}")
+
+
+# ---- the option itself ----------------------------------------------------------------------------------
+
+ALLOW_THREADS_PROBE = """
+import orthanc
+
+def slow(output, uri, **request):
+    orthanc.HttpGet({url!r}, "", "")  # an SDK call that takes a second (Orthanc's HTTP client)
+    output.AnswerBuffer(b"slow", "text/plain")
+
+def quick(output, uri, **request):
+    output.AnswerBuffer(b"quick", "text/plain")
+
+orthanc.RegisterRestCallback("/probe/slow", slow)
+orthanc.RegisterRestCallback("/probe/quick", quick)
+"""
+
+
+class _SlowAnswer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        time.sleep(1)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.parametrize("allow_threads", [True, False], ids=["AllowThreads-on", "AllowThreads-off"])
+def test_the_option_is_honoured_in_the_root(debian13_root: Debian13Root, tmp_path: Path, allow_threads: bool) -> None:
+    """With AllowThreads on, a Python callback answers while another waits in an SDK call; off, it waits too.
+
+    What makes the tests above concurrent for real: the option name and section are the ones orthanc-python 5.0
+    reads (it does not log them).
+    """
+    slow_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowAnswer)
+    threading.Thread(target=slow_server.serve_forever, daemon=True).start()
+    script = tmp_path / "probe.py"
+    script.write_text(ALLOW_THREADS_PROBE.format(url=f"http://127.0.0.1:{slow_server.server_port}/"))
+    root = debian13_root.with_config({"Python": {"AllowThreads": allow_threads}})
+    try:
+        with OrthancServer(script, root=root, storage_dir=tmp_path / "orthanc") as server:
+            slow_answers: list[tuple[int, float]] = []
+
+            def ask_slow() -> None:
+                begun = time.monotonic()
+                slow_answers.append((server.get("/probe/slow")[0], time.monotonic() - begun))
+
+            slow = threading.Thread(target=ask_slow)
+            slow.start()
+            time.sleep(0.3)  # the slow callback is inside HttpGet now
+            started = time.monotonic()
+            assert server.get("/probe/quick")[0] == 200
+            quick_s = time.monotonic() - started
+            slow.join(10)
+            log = server.log_tail()
+    finally:
+        slow_server.shutdown()
+    assert slow_answers and slow_answers[0][0] == 200 and slow_answers[0][1] > 0.9, (slow_answers, log)
+    if allow_threads:
+        assert quick_s < 0.3, f"the quick callback waited {quick_s:.2f} s for the GIL"
+    else:
+        assert quick_s > 0.4, f"the quick callback did not wait ({quick_s:.2f} s): is the GIL released anyway?"
