@@ -132,7 +132,11 @@ class RestOutput:
 
 
 class FakeOrthancModule(types.ModuleType):
-    """Stands in for `import orthanc`: routes, configuration, REST resources (bytes by URI), logs, changes."""
+    """Stands in for `import orthanc`: routes, configuration, REST resources (bytes by URI), logs, changes.
+
+    `failing` maps a URI prefix to the error code Orthanc raises for it (e.g. 13, INEXISTENT_FILE: a storage
+    file gone); any other URI not in `resources` is an unknown resource.
+    """
 
     OrthancException = OrthancException
     ErrorCode = ErrorCode
@@ -140,11 +144,12 @@ class FakeOrthancModule(types.ModuleType):
     RestOutput = RestOutput
 
     def __init__(self, version: str = "4.0", configuration: dict | None = None,
-                 resources: dict[str, bytes] | None = None) -> None:
+                 resources: dict[str, bytes] | None = None, failing: dict[str, int] | None = None) -> None:
         super().__init__("orthanc")
         self.version = version
         self.configuration = configuration if configuration is not None else {}
         self.resources = resources if resources is not None else {}
+        self.failing = failing if failing is not None else {}
         self.routes: list[tuple[str, Callable]] = []
         self.change_callbacks: list[Callable] = []
         self.explorer: list[str] = []
@@ -154,6 +159,9 @@ class FakeOrthancModule(types.ModuleType):
     @_sdk(1)
     def RestApiGet(self, uri: str) -> bytes:
         _require(isinstance(uri, str), 1)
+        for prefix, code in self.failing.items():
+            if uri.startswith(prefix):
+                raise OrthancException(code, f"Orthanc failed on {uri}")  # its detail, never for a client
         if uri not in self.resources:
             raise OrthancException(ErrorCode.UNKNOWN_RESOURCE, "Unknown resource")
         return self.resources[uri]
