@@ -7,7 +7,7 @@ TAG = content_etag(b"body")
 
 
 def test_the_tag_is_quoted_and_follows_the_body() -> None:
-    assert TAG.startswith('"') and TAG.endswith('"') and TAG != content_etag(b"other body")
+    assert TAG.startswith('"') and TAG.endswith('"') and content_etag(b"other body") != TAG
 
 
 @pytest.mark.parametrize(("header", "matches"), [
