@@ -8,7 +8,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 run_packages=(orthanc orthanc-python python3-venv ca-certificates)
-test_packages=(orthanc-wsi wrk chromium nginx-light fonts-dejavu-core libturbojpeg0)
+test_packages=(orthanc-wsi orthanc-gdcm wrk chromium nginx-light fonts-dejavu-core libturbojpeg0)
 
 need_apt=()
 packages=("${run_packages[@]}")
