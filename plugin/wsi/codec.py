@@ -310,6 +310,28 @@ _DECODERS: dict[str, Callable[[bytes, PixelFormat], np.ndarray]] = {
     RLE_LOSSLESS: _decode_rle,
 }
 SUPPORTED_TRANSFER_SYNTAXES = frozenset(_DECODERS)
+NATIVE_SYNTAXES = frozenset({IMPLICIT_LE, EXPLICIT_LE, DEFLATED_LE, EXPLICIT_BE})
+
+
+def orthanc_cannot_split(fmt: PixelFormat) -> bool:
+    """Native YBR_FULL_422: Orthanc 1.10 sizes its frames as 3 samples per pixel, not 2, and answers
+    /frames/{n}/raw with "Bad file format"; such frames are cut from the whole pixel data instead."""
+    return fmt.transfer_syntax in NATIVE_SYNTAXES and fmt.photometric == "YBR_FULL_422" \
+        and fmt.samples_per_pixel == 3
+
+
+def native_frame_size(fmt: PixelFormat) -> int:
+    """Bytes of one native frame (YBR_FULL_422 stores 2 samples per pixel: Y1 Y2 Cb Cr per pair)."""
+    samples = 2 if fmt.photometric == "YBR_FULL_422" and fmt.samples_per_pixel == 3 else fmt.samples_per_pixel
+    return fmt.rows * fmt.columns * samples * _dtype(fmt).itemsize
+
+
+def cut_native_frame(pixel_data: bytes, fmt: PixelFormat, frame: int) -> bytes:
+    """Frame `frame` (0-based) of native pixel data; DecodeError when the data is too short."""
+    size = native_frame_size(fmt)
+    if size <= 0 or len(pixel_data) < (frame + 1) * size:
+        raise DecodeError(f"pixel data of {len(pixel_data)} bytes has no frame {frame} of {size} bytes")
+    return pixel_data[frame * size:(frame + 1) * size]
 
 
 def _fit_bits(arr: np.ndarray, fmt: PixelFormat) -> np.ndarray:

@@ -77,9 +77,9 @@ CODINGS: tuple[Coding, ...] = (
     Coding(f"{_TS}.5", 8, "RGB"), Coding(f"{_TS}.5", 16, "MONOCHROME2"), Coding(f"{_TS}.5", 8, "MONOCHROME1"),
     Coding(f"{_TS}.5", 8, "PALETTE COLOR"), Coding(f"{_TS}.5", 8, "YBR_FULL", max_error=1),
     # JPEG baseline / extended (lossy)
-    _lossy(f"{_TS}.4.50", 8, "MONOCHROME2", 36), _lossy(f"{_TS}.4.50", 8, "YBR_FULL_422", 30),
+    _lossy(f"{_TS}.4.50", 8, "MONOCHROME2", 36), _lossy(f"{_TS}.4.50", 8, "YBR_FULL_422", 26),
     _lossy(f"{_TS}.4.50", 8, "YBR_FULL", 32), _lossy(f"{_TS}.4.50", 8, "RGB", 32),
-    _lossy(f"{_TS}.4.51", 12, "MONOCHROME2", 40), _lossy(f"{_TS}.4.51", 8, "YBR_FULL_422", 30),
+    _lossy(f"{_TS}.4.51", 12, "MONOCHROME2", 40), _lossy(f"{_TS}.4.51", 8, "YBR_FULL_422", 26),
     # lossless JPEG
     *(Coding(f"{_TS}.4.{p}", bits, ph) for p in (57, 70)
       for bits, ph in ((16, "MONOCHROME2"), (12, "MONOCHROME2"), (8, "RGB"), (8, "MONOCHROME1"))),
@@ -95,7 +95,7 @@ CODINGS: tuple[Coding, ...] = (
     _lossy(f"{_TS}.4.203", 8, "RGB", 30), _lossy(f"{_TS}.4.203", 16, "MONOCHROME2", 40),
     # JPEG XL: lossless, JPEG recompression (the JPEG's pixels exactly), lossy
     Coding(f"{_TS}.4.110", 8, "RGB"), Coding(f"{_TS}.4.110", 16, "MONOCHROME2"),
-    _lossy(f"{_TS}.4.111", 8, "YBR_FULL_422", 30), _lossy(f"{_TS}.4.112", 8, "RGB", 30),
+    _lossy(f"{_TS}.4.111", 8, "YBR_FULL_422", 26), _lossy(f"{_TS}.4.112", 8, "RGB", 30),
 )
 
 
@@ -336,6 +336,7 @@ def write_frame_image(path: Path, coding: Coding, picture: np.ndarray) -> Path:
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.InstanceNumber = generate_uid(), generate_uid(), 1
     ds.PatientID, ds.PatientName, ds.StudyDate, ds.Modality = "CODEC-TEST", "Codec^Test", "20260101", "OT"
     ds.SeriesDescription, ds.ConversionType = coding.name, "WSD"
+    picture = np.ascontiguousarray(picture)
     set_pixel_module(ds, coding, picture.shape[0], picture.shape[1])
     if coding.samples == 1 and coding.photometric != "PALETTE COLOR":
         ds.WindowCenter, ds.WindowWidth = window(coding)
