@@ -434,8 +434,8 @@ def apply_palette(pixels: np.ndarray, fmt: PixelFormat) -> np.ndarray:
 def can_pass_through_jpeg(fmt: PixelFormat, data: bytes | None = None) -> bool:
     """True when a browser would show the stored frame right as it is (8-bit JPEG, known colours).
 
-    Without `data`, an RGB label answers False: only the markers can tell whether browsers,
-    which assume YCbCr when a stream says nothing, would show it right.
+    Without `data`, whether the format's frames may pass through: the answer with the frame's bytes
+    decides (an RGB label needs markers that declare RGB, see docs/codec.md).
     """
     if fmt.transfer_syntax not in (JPEG_BASELINE, JPEG_EXTENDED):
         return False
@@ -446,7 +446,7 @@ def can_pass_through_jpeg(fmt: PixelFormat, data: bytes | None = None) -> bool:
     }:
         return False
     if data is None:
-        return fmt.photometric != "RGB"
+        return True
     try:
         header = jpeg_header(data)
     except DecodeError:

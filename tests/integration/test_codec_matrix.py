@@ -16,8 +16,11 @@ from pathlib import Path
 
 import imagecodecs
 import numpy as np
+import pydicom
 import pytest
+from pydicom.encaps import generate_frames
 
+from tests.browser.viewer_page import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PLUGIN_SCRIPT
 from tests.support import coded_images as ci
 from tests.support.orthanc_server import PYTHON_PLUGIN, OrthancServer
@@ -135,6 +138,68 @@ def test_coding_is_served_right(served, written, name):
     frame_coding = w.coding if w.coding.max_error is None else ci.Coding(
         w.coding.syntax, w.coding.bits_stored, w.coding.photometric, max_error=max(1, w.coding.max_error))
     assert_pixels(got, expected, frame_coding, "IIIF frame full/max")
+
+
+# ---- codec bugs seen in issue 7 --------------------------------------------------------------------------
+
+BROWSER_ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+RGB_JPEG = "1.2.840.10008.1.2.4.50-8bit-RGB".removeprefix("1.2.840.10008.")
+
+
+def stored_frame(path: Path, index: int) -> bytes:
+    ds = pydicom.dcmread(path)
+    return list(generate_frames(ds.PixelData, number_of_frames=int(ds.NumberOfFrames)))[index]
+
+
+def test_rgb_jpeg_goes_out_as_stored_and_chromium_shows_it_right(served, written, playwright):
+    """Baseline JPEG coded in RGB (Adobe APP14 transform 0), labelled RGB: browsers decode it as stored."""
+    server, ids = served
+    w, slide = written[RGB_JPEG], ids[RGB_JPEG][0]
+    frame = stored_frame(w.wsi[0], 0)
+    status, headers, tile = server.get(f"/wsi/tiles/{slide}/0/0/0", {"Accept": BROWSER_ACCEPT})
+    assert (status, headers["content-type"]) == (200, "image/jpeg") and tile == frame
+    status, headers, body = server.get(f"/wsi/iiif/tiles/{slide}/0,0,256,256/256,/0/default.jpg")
+    assert (status, headers["content-type"]) == (200, "image/jpeg") and body == frame
+
+    context = playwright.chromium.launch_persistent_context(
+        str(server.directory / "chromium"), executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, "--force-color-profile=srgb"])
+    try:
+        page = context.new_page()
+        page.goto(f"{server.url}/system")
+        rgba = page.evaluate("""async (url) => {
+            const image = new Image(); image.src = url; await image.decode();
+            const canvas = new OffscreenCanvas(image.width, image.height);
+            const context = canvas.getContext('2d'); context.drawImage(image, 0, 0);
+            return Array.from(context.getImageData(0, 0, image.width, image.height).data);
+        }""", f"/wsi/tiles/{slide}/0/0/0")
+    finally:
+        context.close()
+    shown = np.asarray(rgba, np.uint8).reshape(ci.TILE, ci.TILE, 4)[:, :, :3]
+    assert_pixels(shown, tile_truth(w, 0, 0, 0), w.coding, "Chromium's rendering of the stored RGB JPEG")
+    ours = np.asarray(imagecodecs.jpeg8_decode(frame))
+    assert np.abs(shown.astype(int) - ours).max() <= 2  # Chromium's libjpeg-turbo vs imagecodecs' IDCT
+
+
+GREY_16 = "1.2.840.10008.1.2.1-16bit-MONOCHROME2".removeprefix("1.2.840.10008.")
+
+
+@pytest.mark.parametrize("tail", ["full/256,/0/gray.webp", "full/max/0/default.webp", "full/max/45/gray.webp"])
+def test_webp_of_grey_images(served, written, tail):
+    """Grey frames and the IIIF gray quality as WebP (answered 500: WebP has no grey mode)."""
+    server, ids = served
+    w, (slide, frame_series) = written[GREY_16], ids[GREY_16]
+    for url in (f"/wsi/iiif/frames/{frame_series}/0/{tail}", f"/wsi/iiif/tiles/{slide}/{tail}"):
+        status, headers, body = server.get(url)
+        assert (status, headers.get("content-type")) == (200, "image/webp"), (url, status, body[:200])
+        pixels = np.asarray(imagecodecs.webp_decode(body))
+        assert pixels.ndim == 3 and pixels.shape[2] in (3, 4)
+        assert np.abs(pixels[..., 0].astype(int) - pixels[..., 2]).max() <= 2  # grey: R == G == B
+    if tail.startswith("full/max/0"):  # the frame, windowed, within WebP q90's loss
+        small = np.ascontiguousarray(w.picture[::2, ::2])
+        expected = ci.expected_display(w.coding, ci.stored_samples(w.coding, small))
+        body = server.get(f"/wsi/iiif/frames/{frame_series}/0/{tail}")[2]
+        assert psnr(np.asarray(imagecodecs.webp_decode(body))[:, :, :3], as_rgb(expected)) > 30
 
 
 def test_orthanc_alive_then_stops_cleanly(served):

@@ -481,7 +481,9 @@ def test_passthrough_12_bits_and_without_data():
     f12 = fmt(codec.JPEG_EXTENDED, "MONOCHROME2", 1, bits=16, stored=12)
     assert not codec.can_pass_through_jpeg(f12, jpeg_frames()["12bit"])
     assert codec.can_pass_through_jpeg(fmt(codec.JPEG_BASELINE, "YBR_FULL_422"))
-    assert not codec.can_pass_through_jpeg(fmt(codec.JPEG_BASELINE, "RGB"))  # markers needed to say yes
+    # An RGB label may pass through: the frame's markers decide (Adobe transform 0 yes, none no).
+    assert codec.can_pass_through_jpeg(fmt(codec.JPEG_BASELINE, "RGB"))
+    assert not codec.can_pass_through_jpeg(fmt(codec.JPEG_BASELINE, "MONOCHROME1"))
 
 
 # ------------------------------------------------------------------------------------------------ encoders
@@ -534,6 +536,20 @@ def test_encode_dispatch():
     assert webp[:4] == b"RIFF" and psnr(np.asarray(Image.open(io.BytesIO(webp)).convert("RGB")), rgb) > 30
     with pytest.raises(UnsupportedFeature):
         encoders.encode(rgb, "image/gif")
+
+
+@pytest.mark.parametrize("channels", [None, 1, 2])  # HxW, HxWx1, grey + alpha
+def test_webp_of_grey_pixels(channels):
+    grey = textured(1)
+    pixels = grey if channels is None else np.dstack([grey] * channels)
+    if channels == 2:  # transparent corners, as after a rotation
+        pixels[:, :, 1] = 255
+        pixels[:8, :8, 1] = 0
+    decoded = np.asarray(imagecodecs.webp_decode(encoders.encode(pixels, "image/webp", quality=95)))
+    assert decoded.shape[2] == (4 if channels == 2 else 3)
+    if channels == 2:
+        assert decoded[0, 0, 3] == 0 and decoded[-1, -1, 3] == 255
+    assert psnr(decoded[8:, 8:, :3], np.dstack([grey] * 3)[8:, 8:]) > 30
 
 
 def test_encoders_accept_non_contiguous_arrays():
