@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import DecodeError, UnsupportedFeature, UnsupportedTransferSyntax
 from .markers import jpeg_header, jpeg_stream_colour
+from .stream_headers import MAX_FRAME_PIXELS, check_stream
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,10 @@ def decode_frame(data: bytes, fmt: PixelFormat, *, big_endian_bytes: bool = Fals
         raise UnsupportedTransferSyntax(f"no decoder for transfer syntax {fmt.transfer_syntax}")
     if fmt.samples_per_pixel not in (1, 3):
         raise UnsupportedTransferSyntax(f"{fmt.samples_per_pixel} samples per pixel")
+    if fmt.rows * fmt.columns > MAX_FRAME_PIXELS:
+        raise UnsupportedFeature(f"frames of {fmt.columns} x {fmt.rows} pixels are over the limit")
+    # Before any decoder allocates from the stream's own header (docs/codec.md, "Corrupt frames").
+    check_stream(data, fmt.transfer_syntax, fmt.rows, fmt.columns, fmt.samples_per_pixel, fmt.bits_allocated)
     try:
         if decoder is _decode_native:
             arr = _decode_native(data, fmt, ">" if big_endian_bytes else "<")
@@ -455,4 +460,6 @@ def can_pass_through_jpeg(fmt: PixelFormat, data: bytes | None = None) -> bool:
         return False  # lossless, arithmetic or 12-bit streams: browsers do not decode them
     if len(header.component_ids) != fmt.samples_per_pixel:
         return False
+    if fmt.rows and fmt.columns and (header.height, header.width) != (fmt.rows, fmt.columns):
+        return False  # a header lying about its size goes to the decoder's guard, not to browsers
     return fmt.photometric != "RGB" or jpeg_stream_colour(data) is not None

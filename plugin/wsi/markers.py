@@ -37,10 +37,12 @@ class JpegHeader:
     component_ids: tuple[int, ...]
     jfif: bool
     adobe_transform: int | None
+    height: int = 0
+    width: int = 0
 
 
 def jpeg_header(data: bytes) -> JpegHeader:
-    sof, precision, ids, jfif, adobe = 0, 0, (), False, None
+    sof, precision, ids, jfif, adobe, height, width = 0, 0, (), False, None, 0, 0
     for marker, start, end in jpeg_segments(data):
         body = data[start + 4 : end]
         if marker == 0xE0 and body.startswith(b"JFIF\0"):
@@ -48,9 +50,9 @@ def jpeg_header(data: bytes) -> JpegHeader:
         elif marker == 0xEE and body.startswith(b"Adobe") and len(body) >= 12:
             adobe = body[11]
         elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(body) >= 6:
-            sof, precision, count = marker, body[0], body[5]
+            sof, precision, height, width, count = marker, *struct.unpack_from(">BHHB", body)
             ids = tuple(body[6 + 3 * i] for i in range(count) if 6 + 3 * i < len(body))
-    return JpegHeader(sof, precision, ids, jfif, adobe)
+    return JpegHeader(sof, precision, ids, jfif, adobe, height, width)
 
 
 def jpeg_stream_colour(data: bytes) -> str | None:

@@ -11,13 +11,13 @@ Capture image with a window (for /wsi/iiif/frames).
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import imagecodecs
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate
 from pydicom.pixels import get_encoder
 from pydicom.uid import UID, RLELossless, generate_uid
 
@@ -292,11 +292,22 @@ def save(ds: Dataset, coding: Coding, frames: list[bytes], path: Path) -> Path:
     ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
     ds.file_meta.TransferSyntaxUID = UID(coding.syntax)
     native = coding.syntax in (*NATIVE_LE, BIG_ENDIAN)
-    ds.PixelData = b"".join(frames) if native else encapsulate(frames)
+    ds.PixelData = b"".join(frames) if native else encapsulate_frames(frames)
     ds["PixelData"].VR = "OW" if native and coding.bits_allocated == 16 else "OB"
+    ds["PixelData"].is_undefined_length = not native
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def encapsulate_frames(frames: list[bytes]) -> bytes:
+    """One fragment per frame after an empty offset table (PS3.5 A.4), empty frames allowed
+    (pydicom's encapsulate refuses them)."""
+    items = [b"\xfe\xff\x00\xe0" + struct.pack("<I", 0)]
+    for frame in frames:
+        frame += b"\0" * (len(frame) % 2)  # items have an even length
+        items.append(b"\xfe\xff\x00\xe0" + struct.pack("<I", len(frame)) + frame)
+    return b"".join(items)  # pydicom writes the sequence delimiter (undefined length)
 
 
 def tiles_of(picture: np.ndarray) -> list[np.ndarray]:

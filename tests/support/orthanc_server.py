@@ -95,6 +95,10 @@ class OrthancServer:
         if self._own_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
