@@ -94,8 +94,22 @@ def flip_bits(data: bytes, rng: random.Random, count: int, start: int = 0) -> by
     return bytes(out)
 
 
-def variants(frame: bytes, syntax: str, rng: random.Random) -> dict[str, bytes]:
-    """Named hostile versions of one valid frame of `syntax` (a transfer syntax UID)."""
+def random_mutation(frame: bytes, rng: random.Random) -> bytes:
+    """Bits flipped, a random cut, a cut then flips, or a stretch cut out of the middle."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        return flip_bits(frame, rng, rng.choice([1, 2, 8, 64]))
+    if kind == 1:
+        return frame[: rng.randrange(len(frame))]
+    if kind == 2:
+        return flip_bits(frame[: rng.randrange(1, len(frame))], rng, 4)
+    start, end = sorted(rng.randrange(len(frame)) for _ in range(2))
+    return frame[:start] + frame[end:]
+
+
+def variants(frame: bytes, syntax: str, rng: random.Random, random_count: int = 0) -> dict[str, bytes]:
+    """Named hostile versions of one valid frame of `syntax` (a transfer syntax UID), plus
+    `random_count` random mutations."""
     out = {
         "empty": b"",
         "one byte": frame[:1],
@@ -127,6 +141,8 @@ def variants(frame: bytes, syntax: str, rng: random.Random) -> dict[str, bytes]:
         out["SIZ 38 bits"] = patch_j2k_siz(frame, bits=38)
         out["SIZ 4 components"] = patch_j2k_siz(frame, components=4)
         out["SIZ 16384 components"] = patch_j2k_siz(frame, components=16384)
+    for index in range(random_count):
+        out[f"random mutation {index}"] = random_mutation(frame, rng)
     if suffix in ("110", "111", "112"):
         patched = patch_jxl_size(frame, 65000, 65000)
         if patched is not None:
