@@ -10,6 +10,7 @@ wsi/native.py; so Orthanc must be alive after the matrix and must stop cleanly.
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,42 @@ def test_coding_is_served_right(served, written, name):
     frame_coding = w.coding if w.coding.max_error is None else ci.Coding(
         w.coding.syntax, w.coding.bits_stored, w.coding.photometric, max_error=max(1, w.coding.max_error))
     assert_pixels(got, expected, frame_coding, "IIIF frame full/max")
+
+
+# ---- the root cause ------------------------------------------------------------------------------------
+
+# What the wheels may take from the system: what they were built against (zlib is not bundled).
+SYSTEM_LIBRARIES = re.compile(r"(^Orthanc$|/(libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libz)\.so|"
+                              r"/ld-linux|/libpython3)")
+BINDING = re.compile(r"binding file (\S+) \[\d+\] to (\S+) \[\d+\]: \w+ symbol `([^']+)'")
+
+
+def test_wheel_libraries_bind_to_their_own(tmp_path, monkeypatch):
+    """The segfault's root cause, for every library of the virtualenv: inside Orthanc (orthanc-gdcm loaded
+    too), none binds a symbol to DCMTK's IJG, Debian's libjpeg/libtiff/libzstd... (wsi/native.py)."""
+    if not Path(GDCM_PLUGIN).exists() or shutil.which("Orthanc") is None:
+        pytest.skip("Orthanc and orthanc-gdcm are needed")
+    monkeypatch.setenv("LD_DEBUG", "bindings")
+    monkeypatch.setenv("LD_DEBUG_OUTPUT", str(tmp_path / "ld"))
+    server = start_orthanc(tmp_path / "orthanc", with_gdcm=True)
+    server.start()  # the plugin imports numpy, imagecodecs' codecs and Pillow at start-up
+    monkeypatch.undo()
+    try:
+        assert server.get("/system")[0] == 200
+    finally:
+        server.stop()
+    wheel, foreign = 0, []
+    for trace in tmp_path.glob("ld.*"):
+        with trace.open(errors="replace") as lines:
+            for match in filter(None, map(BINDING.search, lines)):
+                source, target, symbol = match.groups()
+                if "/site-packages/" not in source:
+                    continue
+                wheel += 1
+                if "/site-packages/" not in target and not SYSTEM_LIBRARIES.search(target):
+                    foreign.append(f"{source.rsplit('/', 1)[-1]} -> {target} {symbol}")
+    assert wheel > 1000, "no bindings traced: LD_DEBUG did not reach Orthanc?"
+    assert not foreign, f"{len(foreign)} symbols bound outside the virtualenv: {sorted(set(foreign))[:20]}"
 
 
 # ---- codec bugs seen in issue 7 --------------------------------------------------------------------------
