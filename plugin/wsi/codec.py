@@ -262,11 +262,8 @@ def _decode_jpeg_lossless(data: bytes, fmt: PixelFormat) -> np.ndarray:
             arr = imagecodecs.jpeg8_decode(data, colorspace="RGB", outcolorspace="RGB")
         else:
             arr = imagecodecs.jpeg8_decode(data)
-    except Exception:  # older/odd predictors or precisions libjpeg-turbo refuses
-        try:
-            arr = imagecodecs.ljpeg_decode(data)
-        except Exception:
-            arr = imagecodecs.jpegsof3_decode(data)
+    except Exception:  # odd streams libjpeg-turbo refuses; not ljpeg_decode: hostile bytes crash it
+        arr = imagecodecs.jpegsof3_decode(data)
     return _label_to_rgb(np.asarray(arr), fmt)
 
 
@@ -278,15 +275,6 @@ def _decode_jpeg2k(data: bytes, fmt: PixelFormat) -> np.ndarray:
     # The codestream's MCT flag decides; openjpeg undoes ICT/RCT itself. Labels are not trusted
     # (OrthancWSIDicomizer 1.1 labels plain RGB codestreams YBR_FULL_422), so no conversion here.
     return imagecodecs.jpeg2k_decode(data)
-
-
-def _decode_htj2k_lossless(data: bytes, fmt: PixelFormat) -> np.ndarray:
-    # OpenJPH is about twice as fast as openjpeg on HT code-blocks, but its irreversible path does not
-    # clip (255 wraps to 0 on white slide background), so it only serves the lossless-only syntaxes.
-    try:
-        return imagecodecs.htj2k_decode(data)
-    except Exception:
-        return imagecodecs.jpeg2k_decode(data)
 
 
 def _decode_jpegxl(data: bytes, fmt: PixelFormat) -> np.ndarray:
@@ -306,9 +294,11 @@ _DECODERS: dict[str, Callable[[bytes, PixelFormat], np.ndarray]] = {
     JPEG_LS_NEAR: _decode_jpegls,
     JPEG2000_LOSSLESS: _decode_jpeg2k,
     JPEG2000: _decode_jpeg2k,
-    HTJ2K_LOSSLESS: _decode_htj2k_lossless,
-    HTJ2K_LOSSLESS_RPCL: _decode_htj2k_lossless,
-    HTJ2K: _decode_jpeg2k,  # may be lossy: openjpeg, which clips
+    # openjpeg for HTJ2K too: OpenJPH (htj2k_decode) is faster but died of SIGFPE/SIGSEGV on hostile
+    # codestreams, and does not clip its lossy path (docs/codec.md).
+    HTJ2K_LOSSLESS: _decode_jpeg2k,
+    HTJ2K_LOSSLESS_RPCL: _decode_jpeg2k,
+    HTJ2K: _decode_jpeg2k,
     JPEGXL_LOSSLESS: _decode_jpegxl,
     JPEGXL_JPEG: _decode_jpegxl,
     JPEGXL: _decode_jpegxl,
@@ -458,7 +448,7 @@ def can_pass_through_jpeg(fmt: PixelFormat, data: bytes | None = None) -> bool:
         return False
     if header.sof not in (0xC0, 0xC1, 0xC2) or header.precision != 8:
         return False  # lossless, arithmetic or 12-bit streams: browsers do not decode them
-    if len(header.component_ids) != fmt.samples_per_pixel:
+    if not header.components == len(header.component_ids) == fmt.samples_per_pixel:
         return False
     if fmt.rows and fmt.columns and (header.height, header.width) != (fmt.rows, fmt.columns):
         return False  # a header lying about its size goes to the decoder's guard, not to browsers

@@ -39,10 +39,11 @@ class JpegHeader:
     adobe_transform: int | None
     height: int = 0
     width: int = 0
+    components: int = 0  # as the SOF declares it (component_ids holds those actually present)
 
 
 def jpeg_header(data: bytes) -> JpegHeader:
-    sof, precision, ids, jfif, adobe, height, width = 0, 0, (), False, None, 0, 0
+    sof, precision, ids, jfif, adobe, height, width, count = 0, 0, (), False, None, 0, 0, 0
     for marker, start, end in jpeg_segments(data):
         body = data[start + 4 : end]
         if marker == 0xE0 and body.startswith(b"JFIF\0"):
@@ -52,7 +53,7 @@ def jpeg_header(data: bytes) -> JpegHeader:
         elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(body) >= 6:
             sof, precision, height, width, count = marker, *struct.unpack_from(">BHHB", body)
             ids = tuple(body[6 + 3 * i] for i in range(count) if 6 + 3 * i < len(body))
-    return JpegHeader(sof, precision, ids, jfif, adobe, height, width)
+    return JpegHeader(sof, precision, ids, jfif, adobe, height, width, count)
 
 
 def jpeg_stream_colour(data: bytes) -> str | None:

@@ -24,8 +24,8 @@ import sys
 
 # imagecodecs imports a codec's extension module on first use of one of its functions.
 IMAGECODECS_FUNCTIONS = (
-    "jpeg8_decode", "jpeg8_encode", "ljpeg_decode", "jpegsof3_decode", "jpegls_decode", "jpeg2k_decode",
-    "jpeg2k_encode", "htj2k_decode", "jpegxl_decode", "dicomrle_decode", "png_encode", "webp_encode",
+    "jpeg8_decode", "jpeg8_encode", "jpegsof3_decode", "jpegls_decode", "jpeg2k_decode", "jpeg2k_encode",
+    "jpegxl_decode", "dicomrle_decode", "png_encode", "webp_encode",
 )
 # Pillow's extension modules we reach: the core (resize, TIFF, GIF, PDF, JPEG 2000), WebP, colour management.
 PIL_MODULES = ("PIL.Image", "PIL._imaging", "PIL._webp", "PIL._imagingcms")

@@ -235,14 +235,10 @@ class SlideService:
         return icc or None
 
     def passes_through(self, model: SeriesModel, instance_id: str, raw: bytes) -> bool:
-        """Whether this instance's stored JPEG frames go out as they are: decided on its first frame,
-        as every frame of an instance comes from one encoder."""
-        key = ("passthrough", instance_id)
-        verdict = self.misc.get(key)
-        if verdict is None:
-            verdict = codec.can_pass_through_jpeg(self.pixel_format(model, instance_id), raw)
-            self.misc.put(key, verdict, 64)
-        return verdict
+        """Whether this stored JPEG frame goes out as it is. Decided per frame (a few microseconds of
+        header reading): one corrupt frame must neither stop its instance's good frames from passing
+        through nor pass through because another frame did."""
+        return codec.can_pass_through_jpeg(self.pixel_format(model, instance_id), raw)
 
     # ---- associated images ------------------------------------------------------------------------
     def associated_pixels(self, series_id: str, kind: str) -> tuple[SeriesModel, LevelModel]:

@@ -11,6 +11,7 @@ Headers read: JPEG SOF (ITU T.81 B.2.2), JPEG-LS SOF55 (ITU T.87 C.2.2), JPEG 20
 
 from __future__ import annotations
 
+import itertools
 import struct
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ _JPEG_FAMILY = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.100
 _J2K_FAMILY = ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
                "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203")
 _JXL_FAMILY = ("1.2.840.10008.1.2.4.110", "1.2.840.10008.1.2.4.111", "1.2.840.10008.1.2.4.112")
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ def check_stream(data: bytes, transfer_syntax: str, rows: int, columns: int, sam
         header = read_stream_header(data, transfer_syntax)
     except DecodeError as error:
         raise DecodeError(f"stored frame refused: {error}") from None
+    if transfer_syntax == RLE_LOSSLESS:
+        _check_rle_header(data, samples * max(1, bits_allocated // 8))
     if header is None:
         return
     what = f"stored frame refused: its {header.kind} header"
@@ -94,6 +98,24 @@ def _jpeg_header(data: bytes) -> StreamHeader:
                 raise DecodeError("JPEG-LS stream cut short (no end-of-image marker)")
             return StreamHeader(kind, width, height, count, precision)
     raise DecodeError("JPEG stream without a frame header (SOF)")
+
+
+# ---- RLE ---------------------------------------------------------------------------------------------
+
+def _check_rle_header(data: bytes, segments: int) -> None:
+    """PS3.5 G.3.1: segment count and 15 offsets (little endian); one segment per sample byte.
+
+    imagecodecs 2026.3.6's dicomrle_decode reads past the end of its input when an offset points beyond
+    the data (measured: SIGBUS/SIGSEGV on a frame cut after its header), so offsets are checked here.
+    """
+    if len(data) < 64:
+        raise DecodeError(f"stored frame refused: RLE header cut short ({len(data)} bytes)")
+    count, *offsets = struct.unpack_from("<16I", data)
+    if count != segments:
+        raise DecodeError(f"stored frame refused: RLE header declares {count} segments, the tags {segments}")
+    used = offsets[:count]
+    if used[0] != 64 or any(b <= a for a, b in itertools.pairwise(used)) or used[-1] >= len(data):
+        raise DecodeError(f"stored frame refused: RLE segment offsets {used} do not fit {len(data)} bytes")
 
 
 # ---- JPEG 2000, HTJ2K -----------------------------------------------------------------------------

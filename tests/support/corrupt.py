@@ -141,6 +141,10 @@ def variants(frame: bytes, syntax: str, rng: random.Random, random_count: int = 
         out["SIZ 38 bits"] = patch_j2k_siz(frame, bits=38)
         out["SIZ 4 components"] = patch_j2k_siz(frame, components=4)
         out["SIZ 16384 components"] = patch_j2k_siz(frame, components=16384)
+    if syntax == "1.2.840.10008.1.2.5":  # RLE header: segment count and offsets (PS3.5 G.3.1)
+        out["RLE 15 segments"] = struct.pack("<I", 15) + frame[4:]
+        out["RLE offset past the end"] = frame[:8] + struct.pack("<I", len(frame) + 1000) + frame[12:]
+        out["RLE offsets backwards"] = frame[:4] + struct.pack("<I", 64) + struct.pack("<I", 64) + frame[12:]
     for index in range(random_count):
         out[f"random mutation {index}"] = random_mutation(frame, rng)
     if suffix in ("110", "111", "112"):

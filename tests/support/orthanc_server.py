@@ -99,6 +99,10 @@ class OrthancServer:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    def poll(self) -> int | None:
+        """None while Orthanc runs, else its exit status (negative: killed by that signal)."""
+        return self._process.poll() if self._process else self.returncode
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

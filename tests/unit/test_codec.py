@@ -662,3 +662,17 @@ def test_frames_over_the_pixel_limit_are_refused():
 def test_passthrough_refuses_a_jpeg_whose_size_disagrees():
     data = corrupt.patch_jpeg_sof(encoded(codec.JPEG_BASELINE, textured(3)), width=65000, height=65000)
     assert not codec.can_pass_through_jpeg(fmt(codec.JPEG_BASELINE, "YBR_FULL_422"), data)
+
+
+def test_rle_header_is_checked_before_decoding():
+    """imagecodecs' dicomrle_decode reads past its input when an offset points beyond it (SIGBUS measured)."""
+    rgb = textured(3)
+    data = get_encoder(RLELossless).encode(rgb, rows=ROWS, columns=COLS, samples_per_pixel=3, bits_allocated=8,
+                                           bits_stored=8, pixel_representation=0, photometric_interpretation="RGB",
+                                           number_of_frames=1, planar_configuration=0)
+    rle = fmt(codec.RLE_LOSSLESS)
+    assert np.array_equal(decode_frame(data, rle), rgb)
+    for hostile, message in ((data[:200], "do not fit 200 bytes"), (data[:40], "cut short"),
+                             (struct.pack("<I", 15) + data[4:], "15 segments, the tags 3")):
+        with pytest.raises(DecodeError, match=message):
+            decode_frame(hostile, rle)
