@@ -45,7 +45,7 @@ class JpegHeader:
 def jpeg_header(data: bytes) -> JpegHeader:
     sof, precision, ids, jfif, adobe, height, width, count = 0, 0, (), False, None, 0, 0, 0
     for marker, start, end in jpeg_segments(data):
-        body = data[start + 4 : end]
+        body = bytes(data[start + 4 : end])  # data may be any buffer (a memoryview in the fuzz tests)
         if marker == 0xE0 and body.startswith(b"JFIF\0"):
             jfif = True
         elif marker == 0xEE and body.startswith(b"Adobe") and len(body) >= 12:

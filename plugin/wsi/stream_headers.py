@@ -94,7 +94,7 @@ def _jpeg_header(data: bytes) -> StreamHeader:
                 raise DecodeError(f"{kind} header declares no height")
             # CharLS 2.4 spends 8-14 s on some streams cut short, whatever the image size (measured);
             # with the end marker there it fails at once. libjpeg decodes a cut stream as far as it goes.
-            if kind == "JPEG-LS" and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+            if kind == "JPEG-LS" and not bytes(data[-64:]).rstrip(b"\0").endswith(b"\xff\xd9"):
                 raise DecodeError("JPEG-LS stream cut short (no end-of-image marker)")
             return StreamHeader(kind, width, height, count, precision)
     raise DecodeError("JPEG stream without a frame header (SOF)")
@@ -125,7 +125,7 @@ _SIZ_SEARCH_BYTES = 4096  # a JP2/JPH wrapper puts a few boxes before the codest
 
 
 def _j2k_header(data: bytes) -> StreamHeader:
-    start = data.find(_SOC_SIZ, 0, _SIZ_SEARCH_BYTES)
+    start = bytes(data[:_SIZ_SEARCH_BYTES]).find(_SOC_SIZ)
     if start < 0:
         raise DecodeError("JPEG 2000 stream without SOC and SIZ markers")
     fixed = start + 4  # Lsiz
@@ -166,7 +166,7 @@ class _Bits:
 
 
 def _jxl_codestream(data: bytes) -> bytes:
-    if not data.startswith(_JXL_CONTAINER):
+    if bytes(data[: len(_JXL_CONTAINER)]) != _JXL_CONTAINER:
         return data
     pos = 0
     while pos + 8 <= len(data):  # ISO BMFF boxes: the codestream is in jxlc, or split over jxlp
@@ -186,7 +186,7 @@ def _jxl_codestream(data: bytes) -> bytes:
 
 def _jxl_header(data: bytes) -> StreamHeader:
     stream = _jxl_codestream(data)
-    if stream[:2] != b"\xff\x0a":
+    if bytes(stream[:2]) != b"\xff\x0a":
         raise DecodeError("JPEG XL stream without its signature")
     bits = _Bits(stream[2:])
     small = bits.read(1)

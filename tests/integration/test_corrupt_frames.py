@@ -164,6 +164,18 @@ def test_hostile_frames_never_take_orthanc_down(hostile, name):
             assert outcomes[variant] == {"500"}, (variant, outcomes[variant])
 
 
+def test_decoders_never_read_past_a_hostile_frame():
+    """Each hostile frame at the end of a mapped page, in a child process: a read past it faults there."""
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-m", "tests.support.page_end_fuzz", str(RANDOM_MUTATIONS * 3)],
+                           cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=300)
+    lines = child.stdout.splitlines()
+    assert child.returncode == 0 and lines and lines[-1].startswith("DONE"), (
+        f"exit {child.returncode} at {lines[-1] if lines else '(no case)'}: {child.stderr[-1000:]}")
+
+
 def test_orthanc_memory_bounded_and_stops_cleanly(hostile):
     server, _ = hostile
     assert server.get("/system")[0] == 200
