@@ -676,3 +676,28 @@ def test_rle_header_is_checked_before_decoding():
                              (struct.pack("<I", 15) + data[4:], "15 segments, the tags 3")):
         with pytest.raises(DecodeError, match=message):
             decode_frame(hostile, rle)
+
+
+# ------------------------------------------------------------------------------------------ native libraries
+
+
+def test_native_modules_are_loaded_deep_bound_in_a_fresh_interpreter():
+    """wsi.native sets RTLD_DEEPBIND for every later import and loads the codec modules at once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    plugin = Path(__file__).resolve().parents[2] / "plugin"
+    script = ("import os, sys; from wsi import native; loaded = native.bind_to_own_libraries(); "
+              "print(sys.getdlopenflags() == os.RTLD_NOW | os.RTLD_DEEPBIND, ' '.join(loaded))")
+    out = subprocess.run([sys.executable, "-c", script], cwd=plugin, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(plugin)}).stdout.split()
+    assert out[0] == "True"
+    for module in ("imagecodecs._jpeg8", "imagecodecs._jpegls", "imagecodecs._jpeg2k", "imagecodecs._jpegxl",
+                   "imagecodecs._imcd", "imagecodecs._png", "imagecodecs._webp", "PIL._imaging", "PIL._webp"):
+        assert module in out[1:]
+    late = ("import numpy, sys; from wsi import native; native.bind_to_own_libraries()")
+    failed = subprocess.run([sys.executable, "-c", late], cwd=plugin, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(plugin)})
+    assert failed.returncode != 0 and "imported before" in failed.stderr
