@@ -51,6 +51,7 @@ class OrthancServer:
             "Plugins": plugins, **({"PythonScript": str(script)} if script else {}), **(extra_config or {}),
         }
         self._process: subprocess.Popen | None = None
+        self.returncode: int | None = None  # Orthanc's exit status once stopped (0: clean shutdown)
 
     def __enter__(self) -> OrthancServer:
         self.start()
@@ -88,6 +89,8 @@ class OrthancServer:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(timeout=5)
+        if self._process:
+            self.returncode = self._process.returncode
         self._process = None
         if self._own_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
@@ -96,6 +99,10 @@ class OrthancServer:
     def pid(self) -> int | None:
         """The Orthanc process's id while it runs (e.g. to read /proc/<pid>/status)."""
         return self._process.pid if self._process and self._process.poll() is None else None
+
+    def poll(self) -> int | None:
+        """None while Orthanc runs, else its exit status (negative: killed by that signal)."""
+        return self._process.poll() if self._process else self.returncode
 
     def log_tail(self, lines: int = 40) -> str:
         try:
