@@ -147,7 +147,7 @@ def test_errors_in_every_route_family(slides) -> None:
     _check(fake.call("GET", "/wsi/app/../orthanc.json"), 400)
     _check(fake.call("GET", f"/wsi/tiles/{ids['part2']}/0/0/0", {"Accept": "image/png"}), 501)
     _check(fake.call("GET", f"/wsi/iiif/tiles/{ids['part2']}/0,0,100,100/max/0/default.png"), 501, cors=True)
-    _check(fake.call("GET", f"/wsi/tiles/{ids['corrupt']}/0/0/0", {"Accept": "image/png"}), 500, words="decode")
+    _check(fake.call("GET", f"/wsi/tiles/{ids['corrupt']}/0/0/0", {"Accept": "image/png"}), 500, words="frame")
     _check(fake.call("GET", f"/wsi/pyramids/{ids['unreadable']}"), 502, words="Orthanc could not read")
     _check(fake.call("GET", f"/wsi/iiif/tiles/{ids['unreadable']}/info.json"), 502, cors=True)
 
