@@ -48,12 +48,24 @@ def _rgb_or_rgba(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
+def _packed(pixels: np.ndarray) -> np.ndarray:
+    """Pixels in a buffer with canonical row-major strides, copied only when they are not.
+
+    imagecodecs checks the strides themselves; numpy calls a view C-contiguous whatever the stride of a
+    length-1 axis, and quarter rotations of one-pixel-thin regions hand over exactly such views.
+    """
+    canonical = tuple(int(np.prod(pixels.shape[i + 1:], dtype=np.int64)) * pixels.itemsize
+                      for i in range(pixels.ndim))
+    return pixels if pixels.flags.c_contiguous and pixels.strides == canonical else pixels.copy(order="C")
+
+
 ENCODABLE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/jp2", "image/webp")
 
 
 def encode(pixels: np.ndarray, media_type: str, icc: bytes | None = None, quality: int = 90,
            png_level: int = 1) -> bytes:
     """Encode uint8 pixels; ICC is embedded in PNG and JPEG only."""
+    pixels = _packed(pixels)
     if media_type == "image/jpeg":
         return encode_jpeg(pixels, quality, icc)
     if media_type == "image/png":
