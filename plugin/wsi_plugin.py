@@ -32,6 +32,11 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 _add_virtualenv()
 
+from wsi.native import bind_to_own_libraries  # noqa: E402
+
+# Before anything imports numpy, imagecodecs or PIL: their libraries must not bind to Orthanc's (wsi/native.py).
+_NATIVE_MODULES = bind_to_own_libraries()
+
 import importlib.util  # noqa: E402
 import logging  # noqa: E402
 
@@ -113,6 +118,7 @@ def _main() -> None:
         return
     app = build_app(settings, adapter)
     _register(adapter, app)
+    orthanc.LogInfo(f"[wsi] native modules bound to their own libraries: {', '.join(_NATIVE_MODULES)}")
     orthanc.LogWarning("[wsi] whole-slide imaging plugin ready")
 
 

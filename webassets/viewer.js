@@ -1,11 +1,14 @@
-/* Whole-slide viewer: OpenSeadragon over the plugin's /wsi/pyramids and /wsi/tiles routes.
+/* Whole-slide viewer: OpenSeadragon over the plugin's /wsi/pyramids and /wsi/tiles routes (an ES module; the
+ * arithmetic is in viewer-geometry.js).
  *
- * It knows nothing about DICOM beyond the pyramid JSON. Level 0 of the pyramid is the finest; OpenSeadragon
- * counts the other way (its highest level is the full image), so OSD level L is pyramid level n - 1 - L.
+ * It knows nothing about DICOM beyond the pyramid JSON.
  * Deep link: ?series=ID[&description=..][&x=..&y=..&zoom=..&rotation=..][&optical-path=..&focal-plane=..],
  * with the centre (x, y) in full-resolution pixels and zoom as screen pixels per full-resolution pixel. */
-(function () {
-  'use strict';
+import {
+  formatLength, linkedView, readPyramid, rulerLengthUm, scaleBar, tileGeometry, tileQuery, viewQuery,
+} from './viewer-geometry.js';
+
+{
 
   const OSD = window.OpenSeadragon;
   const params = new URLSearchParams(window.location.search);
@@ -27,95 +30,29 @@
     status.classList.toggle('error', Boolean(isError));
   }
 
-  // ---- pyramid JSON -> plain geometry -----------------------------------------------------------
-
-  function readPyramid(json) {
-    const width = json.TotalWidth;
-    const height = json.TotalHeight;
-    const levels = json.Sizes.map((size, i) => {
-      const [tilesX, tilesY] = json.TilesCount[i];
-      const [tileWidth, tileHeight] = (json.TilesSizes || [])[i] || [json.TileWidth, json.TileHeight];
-      return {
-        width: size[0], height: size[1], tilesX, tilesY, tileWidth, tileHeight,
-        // Per-axis downsample from the real sizes, so non-power-of-two levels line up at the edges.
-        scaleX: width / size[0], scaleY: height / size[1],
-        spacingMm: (json.PixelSpacings || [])[i] || null,
-      };
-    });
-    const paths = (json.OpticalPaths || []).map((p) => (typeof p === 'object' ? { id: String(p.ID),
-      label: p.Description ? `${p.ID} — ${p.Description}` : String(p.ID) } : { id: String(p), label: String(p) }));
-    return {
-      id: json.ID || seriesId, width, height, levels, opticalPaths: paths,
-      focalPlanes: json.FocalPlanes || [],
-      defaultOpticalPath: json.DefaultOpticalPath ?? (paths[0] ? paths[0].id : null),
-      defaultFocalPlane: json.DefaultFocalPlane ?? 0,
-      background: /^#[0-9a-fA-F]{6}$/.test(json.BackgroundColor || '') ? json.BackgroundColor : '#ffffff',
-      spacingMm: baseSpacing(json, levels),
-      volumeMm: json.ImagedVolumeWidth ? [json.ImagedVolumeWidth, json.ImagedVolumeHeight] : null,
-      objectivePower: json.ObjectivePower || null,
-      associated: json.AssociatedImages || [],
-      tags: Object.assign({}, json.Study || {}, json.Series || {}, json.Tags || {}),
-    };
-  }
-
-  function baseSpacing(json, levels) {
-    if (levels[0].spacingMm) {
-      return levels[0].spacingMm;
-    }
-    if (json.ImagedVolumeWidth && json.ImagedVolumeHeight) {
-      return [json.ImagedVolumeWidth / json.TotalWidth, json.ImagedVolumeHeight / json.TotalHeight];
-    }
-    return null;
-  }
 
   // ---- tile source ------------------------------------------------------------------------------
 
-  function tileQuery() {
-    const query = new URLSearchParams();
-    if (state.pyramid.opticalPaths.length > 1) {
-      query.set('optical-path', state.opticalPath);
-    }
-    if (state.pyramid.focalPlanes.length > 1) {
-      query.set('focal-plane', String(state.focalPlane));
-    }
-    const text = query.toString();
-    return text ? `?${text}` : '';
+  function currentTileQuery() {
+    return tileQuery(state.pyramid, state.opticalPath, state.focalPlane);
   }
 
   function makeTileSource(pyramid) {
-    const n = pyramid.levels.length;
-    const level = (osdLevel) => pyramid.levels[n - 1 - Math.max(0, Math.min(n - 1, osdLevel))];
-    const unit = 1 / pyramid.width; // OpenSeadragon's world: the image is 1 wide
-    const query = tileQuery();
-    const base = `../tiles/${encodeURIComponent(pyramid.id)}/`;
+    const g = tileGeometry(pyramid, currentTileQuery());
+    const point = (p) => new OSD.Point(p.x, p.y);
+    const rect = (r) => new OSD.Rect(r.x, r.y, r.width, r.height);
     return {
       width: pyramid.width, height: pyramid.height,
       tileWidth: pyramid.levels[0].tileWidth, tileHeight: pyramid.levels[0].tileHeight,
-      tileOverlap: 0, minLevel: 0, maxLevel: n - 1,
-      getLevelScale: (l) => 1 / level(l).scaleX,
-      getNumTiles: (l) => new OSD.Point(level(l).tilesX, level(l).tilesY),
-      getTileWidth: (l) => level(l).tileWidth,
-      getTileHeight: (l) => level(l).tileHeight,
-      getTileAtPoint(l, point) {
-        const lv = level(l);
-        const x = Math.floor(point.x / unit / lv.scaleX / lv.tileWidth);
-        const y = Math.floor(point.y / unit / lv.scaleY / lv.tileHeight);
-        return new OSD.Point(Math.max(0, Math.min(lv.tilesX - 1, x)), Math.max(0, Math.min(lv.tilesY - 1, y)));
-      },
-      // Edge tiles arrive padded to the full tile size: the source rectangle keeps only the part inside
-      // the level, and the world rectangle is that part's true size, so nothing is stretched.
-      getTileBounds(l, x, y, isSource) {
-        const lv = level(l);
-        const w = Math.min(lv.tileWidth, lv.width - x * lv.tileWidth);
-        const h = Math.min(lv.tileHeight, lv.height - y * lv.tileHeight);
-        if (isSource) {
-          return new OSD.Rect(0, 0, w, h);
-        }
-        return new OSD.Rect(x * lv.tileWidth * lv.scaleX * unit, y * lv.tileHeight * lv.scaleY * unit,
-          w * lv.scaleX * unit, h * lv.scaleY * unit);
-      },
-      tileExists: (l, x, y) => l >= 0 && l < n && x >= 0 && y >= 0 && x < level(l).tilesX && y < level(l).tilesY,
-      getTileUrl: (l, x, y) => `${base}${n - 1 - l}/${x}/${y}${query}`,
+      tileOverlap: 0, minLevel: 0, maxLevel: g.levels - 1,
+      getLevelScale: g.levelScale,
+      getNumTiles: (l) => point(g.numTiles(l)),
+      getTileWidth: g.tileWidth,
+      getTileHeight: g.tileHeight,
+      getTileAtPoint: (l, p) => point(g.tileAtPoint(l, p)),
+      getTileBounds: (l, x, y, isSource) => rect(g.tileBounds(l, x, y, isSource)),
+      tileExists: g.tileExists,
+      getTileUrl: g.tileUrl,
     };
   }
 
@@ -138,49 +75,28 @@
     if (!item()) {
       return;
     }
-    const view = currentView();
-    const query = new URLSearchParams(window.location.search);
-    query.set('x', view.x.toFixed(1));
-    query.set('y', view.y.toFixed(1));
-    query.set('zoom', view.zoom.toPrecision(5));
-    query.set('rotation', String(Math.round(view.rotation * 100) / 100));
-    for (const [key, on, value] of [['optical-path', state.pyramid.opticalPaths.length > 1, state.opticalPath],
-      ['focal-plane', state.pyramid.focalPlanes.length > 1, state.focalPlane]]) {
-      if (on) { query.set(key, String(value)); } else { query.delete(key); }
-    }
+    const query = viewQuery(window.location.search, currentView(), [
+      ['optical-path', state.pyramid.opticalPaths.length > 1, state.opticalPath],
+      ['focal-plane', state.pyramid.focalPlanes.length > 1, state.focalPlane]]);
     window.history.replaceState(null, '', `${window.location.pathname}?${query}`);
   }
 
   function restoreView() {
-    const numbers = ['x', 'y', 'zoom', 'rotation'].map((k) => parseFloat(params.get(k)));
-    const [x, y, zoom, rotation] = numbers;
+    const { x, y, zoom, rotation } = linkedView(params);
     const viewport = state.viewer.viewport;
-    if (Number.isFinite(rotation)) {
+    if (rotation !== null) {
       viewport.setRotation(rotation, true);
     }
-    if (Number.isFinite(zoom) && zoom > 0) {
+    if (zoom !== null) {
       viewport.zoomTo(item().imageToViewportZoom(zoom), null, true);
     }
-    if (Number.isFinite(x) && Number.isFinite(y)) {
+    if (x !== null && y !== null) {
       viewport.panTo(item().imageToViewportCoordinates(x, y), true);
     }
     viewport.applyConstraints(true);
   }
 
   // ---- scale bar and ruler -----------------------------------------------------------------------
-
-  function formatLength(um) {
-    if (um >= 1000) {
-      return `${parseFloat((um / 1000).toPrecision(um >= 10000 ? 4 : 3))} mm`;
-    }
-    return `${um >= 100 ? Math.round(um) : parseFloat(um.toPrecision(3))} µm`;
-  }
-
-  function niceLength(value) {
-    const power = Math.pow(10, Math.floor(Math.log10(value)));
-    const steps = [5, 2, 1].map((s) => s * power);
-    return steps.find((s) => s <= value) || power;
-  }
 
   function updateScaleBar() {
     const spacing = state.pyramid.spacingMm;
@@ -189,19 +105,12 @@
       bar.hidden = true;
       return;
     }
-    const umPerScreenPx = (spacing[0] * 1000) / item().viewportToImageZoom(state.viewer.viewport.getZoom(true));
-    const um = niceLength(SCALE_BAR_TARGET_PX * umPerScreenPx);
-    $('scale-bar-line').style.width = `${um / umPerScreenPx}px`;
+    const zoom = item().viewportToImageZoom(state.viewer.viewport.getZoom(true));
+    const { um, widthPx } = scaleBar(spacing, zoom, SCALE_BAR_TARGET_PX);
+    $('scale-bar-line').style.width = `${widthPx}px`;
     $('scale-bar-text').textContent = formatLength(um);
     bar.dataset.um = String(um);
     bar.hidden = false;
-  }
-
-  function rulerLengthUm(start, end) {
-    const spacing = state.pyramid.spacingMm;
-    const dx = end.x - start.x;
-    const dy = end.y - start.y;
-    return spacing ? Math.hypot(dx * spacing[0], dy * spacing[1]) * 1000 : null;
   }
 
   function drawRuler() {
@@ -218,7 +127,7 @@
       line.setAttribute(name, String(value));
     }
     line.style.display = '';
-    const um = rulerLengthUm(state.ruler.start, state.ruler.end);
+    const um = rulerLengthUm(state.pyramid.spacingMm, state.ruler.start, state.ruler.end);
     const px = Math.hypot(state.ruler.end.x - state.ruler.start.x, state.ruler.end.y - state.ruler.start.y);
     readout.textContent = um === null ? `${px.toFixed(0)} px (no pixel spacing)` : formatLength(um);
     readout.dataset.um = um === null ? '' : um.toFixed(3);
@@ -450,7 +359,7 @@
   }
 
   function start(json) {
-    const p = readPyramid(json);
+    const p = readPyramid(json, seriesId);
     state.pyramid = p;
     label(p);
     installPickers(p);
@@ -507,4 +416,4 @@
   }
 
   main();
-})();
+}

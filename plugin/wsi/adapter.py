@@ -12,8 +12,6 @@ from typing import Any
 from .errors import NotFound, UpstreamError
 from .http import Request, Response
 
-# Orthanc error codes meaning "no such resource" (orthanc.ErrorCode UNKNOWN_RESOURCE, INEXISTENT_ITEM).
-_MISSING_CODES = {17, 7}
 _RESOURCE_KINDS = {"series": "series", "instances": "instance", "studies": "study", "patients": "patient"}
 
 log = logging.getLogger(__name__)
@@ -36,6 +34,10 @@ def describe_resource(uri: str) -> str:
 class OrthancAdapter:
     def __init__(self, orthanc: Any) -> None:
         self._orthanc = orthanc
+        # The error codes meaning "no such resource"; OrthancException carries the code as an int (measured in
+        # orthanc-python 4.0 and 5.0 by tests/integration/test_orthanc_sdk_surface.py).
+        self._missing_codes = {int(self._orthanc.ErrorCode.UNKNOWN_RESOURCE),
+                               int(self._orthanc.ErrorCode.INEXISTENT_ITEM)}
         # orthanc-python 4.0 takes SendHttpStatus(status, str, length), 5.0 (status, bytes): None until known.
         self._status_takes_length: bool | None = None
 
@@ -48,9 +50,7 @@ class OrthancAdapter:
         try:
             return bytes(self._orthanc.RestApiGet(uri))
         except self._orthanc.OrthancException as error:
-            code = error.args[0] if error.args else None
-            code = getattr(code, "value", code)
-            if code in _MISSING_CODES:
+            if error.args and error.args[0] in self._missing_codes:
                 raise NotFound(f"{describe_resource(uri)} not found") from None
             log.info("Orthanc failed on GET %s: %s", uri, error)  # the client sees our words; this is the detail
             raise UpstreamError(f"Orthanc could not read {describe_resource(uri)}") from None

@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import DecodeError, UnsupportedFeature, UnsupportedTransferSyntax
 from .markers import jpeg_header, jpeg_stream_colour
+from .stream_headers import MAX_FRAME_PIXELS, check_stream
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,10 @@ def decode_frame(data: bytes, fmt: PixelFormat, *, big_endian_bytes: bool = Fals
         raise UnsupportedTransferSyntax(f"no decoder for transfer syntax {fmt.transfer_syntax}")
     if fmt.samples_per_pixel not in (1, 3):
         raise UnsupportedTransferSyntax(f"{fmt.samples_per_pixel} samples per pixel")
+    if fmt.rows * fmt.columns > MAX_FRAME_PIXELS:
+        raise UnsupportedFeature(f"frames of {fmt.columns} x {fmt.rows} pixels are over the limit")
+    # Before any decoder allocates from the stream's own header (docs/codec.md, "Corrupt frames").
+    check_stream(data, fmt.transfer_syntax, fmt.rows, fmt.columns, fmt.samples_per_pixel, fmt.bits_allocated)
     try:
         if decoder is _decode_native:
             arr = _decode_native(data, fmt, ">" if big_endian_bytes else "<")
@@ -257,11 +262,8 @@ def _decode_jpeg_lossless(data: bytes, fmt: PixelFormat) -> np.ndarray:
             arr = imagecodecs.jpeg8_decode(data, colorspace="RGB", outcolorspace="RGB")
         else:
             arr = imagecodecs.jpeg8_decode(data)
-    except Exception:  # older/odd predictors or precisions libjpeg-turbo refuses
-        try:
-            arr = imagecodecs.ljpeg_decode(data)
-        except Exception:
-            arr = imagecodecs.jpegsof3_decode(data)
+    except Exception:  # odd streams libjpeg-turbo refuses; not ljpeg_decode: hostile bytes crash it
+        arr = imagecodecs.jpegsof3_decode(data)
     return _label_to_rgb(np.asarray(arr), fmt)
 
 
@@ -273,15 +275,6 @@ def _decode_jpeg2k(data: bytes, fmt: PixelFormat) -> np.ndarray:
     # The codestream's MCT flag decides; openjpeg undoes ICT/RCT itself. Labels are not trusted
     # (OrthancWSIDicomizer 1.1 labels plain RGB codestreams YBR_FULL_422), so no conversion here.
     return imagecodecs.jpeg2k_decode(data)
-
-
-def _decode_htj2k_lossless(data: bytes, fmt: PixelFormat) -> np.ndarray:
-    # OpenJPH is about twice as fast as openjpeg on HT code-blocks, but its irreversible path does not
-    # clip (255 wraps to 0 on white slide background), so it only serves the lossless-only syntaxes.
-    try:
-        return imagecodecs.htj2k_decode(data)
-    except Exception:
-        return imagecodecs.jpeg2k_decode(data)
 
 
 def _decode_jpegxl(data: bytes, fmt: PixelFormat) -> np.ndarray:
@@ -301,15 +294,39 @@ _DECODERS: dict[str, Callable[[bytes, PixelFormat], np.ndarray]] = {
     JPEG_LS_NEAR: _decode_jpegls,
     JPEG2000_LOSSLESS: _decode_jpeg2k,
     JPEG2000: _decode_jpeg2k,
-    HTJ2K_LOSSLESS: _decode_htj2k_lossless,
-    HTJ2K_LOSSLESS_RPCL: _decode_htj2k_lossless,
-    HTJ2K: _decode_jpeg2k,  # may be lossy: openjpeg, which clips
+    # openjpeg for HTJ2K too: OpenJPH (htj2k_decode) is faster but died of SIGFPE/SIGSEGV on hostile
+    # codestreams, and does not clip its lossy path (docs/codec.md).
+    HTJ2K_LOSSLESS: _decode_jpeg2k,
+    HTJ2K_LOSSLESS_RPCL: _decode_jpeg2k,
+    HTJ2K: _decode_jpeg2k,
     JPEGXL_LOSSLESS: _decode_jpegxl,
     JPEGXL_JPEG: _decode_jpegxl,
     JPEGXL: _decode_jpegxl,
     RLE_LOSSLESS: _decode_rle,
 }
 SUPPORTED_TRANSFER_SYNTAXES = frozenset(_DECODERS)
+NATIVE_SYNTAXES = frozenset({IMPLICIT_LE, EXPLICIT_LE, DEFLATED_LE, EXPLICIT_BE})
+
+
+def orthanc_cannot_split(fmt: PixelFormat) -> bool:
+    """Native YBR_FULL_422: Orthanc 1.10 sizes its frames as 3 samples per pixel, not 2, and answers
+    /frames/{n}/raw with "Bad file format"; such frames are cut from the whole pixel data instead."""
+    return fmt.transfer_syntax in NATIVE_SYNTAXES and fmt.photometric == "YBR_FULL_422" \
+        and fmt.samples_per_pixel == 3
+
+
+def native_frame_size(fmt: PixelFormat) -> int:
+    """Bytes of one native frame (YBR_FULL_422 stores 2 samples per pixel: Y1 Y2 Cb Cr per pair)."""
+    samples = 2 if fmt.photometric == "YBR_FULL_422" and fmt.samples_per_pixel == 3 else fmt.samples_per_pixel
+    return fmt.rows * fmt.columns * samples * _dtype(fmt).itemsize
+
+
+def cut_native_frame(pixel_data: bytes, fmt: PixelFormat, frame: int) -> bytes:
+    """Frame `frame` (0-based) of native pixel data; DecodeError when the data is too short."""
+    size = native_frame_size(fmt)
+    if size <= 0 or len(pixel_data) < (frame + 1) * size:
+        raise DecodeError(f"pixel data of {len(pixel_data)} bytes has no frame {frame} of {size} bytes")
+    return pixel_data[frame * size:(frame + 1) * size]
 
 
 def _fit_bits(arr: np.ndarray, fmt: PixelFormat) -> np.ndarray:
@@ -412,8 +429,8 @@ def apply_palette(pixels: np.ndarray, fmt: PixelFormat) -> np.ndarray:
 def can_pass_through_jpeg(fmt: PixelFormat, data: bytes | None = None) -> bool:
     """True when a browser would show the stored frame right as it is (8-bit JPEG, known colours).
 
-    Without `data`, an RGB label answers False: only the markers can tell whether browsers,
-    which assume YCbCr when a stream says nothing, would show it right.
+    Without `data`, whether the format's frames may pass through: the answer with the frame's bytes
+    decides (an RGB label needs markers that declare RGB, see docs/codec.md).
     """
     if fmt.transfer_syntax not in (JPEG_BASELINE, JPEG_EXTENDED):
         return False
@@ -424,13 +441,15 @@ def can_pass_through_jpeg(fmt: PixelFormat, data: bytes | None = None) -> bool:
     }:
         return False
     if data is None:
-        return fmt.photometric != "RGB"
+        return True
     try:
         header = jpeg_header(data)
     except DecodeError:
         return False
     if header.sof not in (0xC0, 0xC1, 0xC2) or header.precision != 8:
         return False  # lossless, arithmetic or 12-bit streams: browsers do not decode them
-    if len(header.component_ids) != fmt.samples_per_pixel:
+    if not header.components == len(header.component_ids) == fmt.samples_per_pixel:
         return False
+    if fmt.rows and fmt.columns and (header.height, header.width) != (fmt.rows, fmt.columns):
+        return False  # a header lying about its size goes to the decoder's guard, not to browsers
     return fmt.photometric != "RGB" or jpeg_stream_colour(data) is not None

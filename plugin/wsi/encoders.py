@@ -35,7 +35,28 @@ def encode_jp2(pixels: np.ndarray) -> bytes:
 def encode_webp(pixels: np.ndarray, quality: int = 90) -> bytes:
     # method 0: 4-7x faster than the default for a few % larger files (docs/codec.md). Lossy at
     # `quality`: imagecodecs' default here is lossless, 3x slower and +170 MB for 10 MP (docs/limits.md).
-    return bytes(imagecodecs.webp_encode(np.ascontiguousarray(pixels), level=quality, method=0, lossless=False))
+    return bytes(imagecodecs.webp_encode(_rgb_or_rgba(pixels), level=quality, method=0, lossless=False))
+
+
+def _rgb_or_rgba(pixels: np.ndarray) -> np.ndarray:
+    """WebP has no grey mode: grey repeated into RGB, grey + alpha into RGBA."""
+    if pixels.ndim == 3 and pixels.shape[2] in (1, 2):
+        grey, alpha = pixels[:, :, 0], pixels[:, :, 1:]
+        return np.ascontiguousarray(np.concatenate([np.repeat(grey[:, :, None], 3, axis=2), alpha], axis=2))
+    if pixels.ndim == 2:
+        return np.ascontiguousarray(np.repeat(pixels[:, :, None], 3, axis=2))
+    return np.ascontiguousarray(pixels)
+
+
+def _packed(pixels: np.ndarray) -> np.ndarray:
+    """Pixels in a buffer with canonical row-major strides, copied only when they are not.
+
+    imagecodecs checks the strides themselves; numpy calls a view C-contiguous whatever the stride of a
+    length-1 axis, and quarter rotations of one-pixel-thin regions hand over exactly such views.
+    """
+    canonical = tuple(int(np.prod(pixels.shape[i + 1:], dtype=np.int64)) * pixels.itemsize
+                      for i in range(pixels.ndim))
+    return pixels if pixels.flags.c_contiguous and pixels.strides == canonical else pixels.copy(order="C")
 
 
 ENCODABLE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/jp2", "image/webp")
@@ -44,6 +65,7 @@ ENCODABLE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/jp2", "image/webp")
 def encode(pixels: np.ndarray, media_type: str, icc: bytes | None = None, quality: int = 90,
            png_level: int = 1) -> bytes:
     """Encode uint8 pixels; ICC is embedded in PNG and JPEG only."""
+    pixels = _packed(pixels)
     if media_type == "image/jpeg":
         return encode_jpeg(pixels, quality, icc)
     if media_type == "image/png":

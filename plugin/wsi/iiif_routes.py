@@ -12,7 +12,6 @@ backslashes into slashes before we see the path).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -23,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import BadRequest, NotFound
-from .http import SEGMENT, TAIL, Request, Response, text_response
+from .http import SEGMENT, TAIL, Request, Response, content_etag, etag_matches, text_response
 from .iiif_info import JSONLD_MEDIA_TYPE as IMAGE_JSONLD
 from .iiif_info import PROFILE_URI, image_info
 from .iiif_render import Limits, RenderPlan, TileReader, frame_pyramid, plan_render, render_image
@@ -85,20 +84,10 @@ def _render_cache(app: App) -> ByteBudgetLRU:
     return app.service.tiles
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
-def _not_modified(request: Request, etag: str) -> bool:
-    wanted = request.header("if-none-match")
-    return bool(wanted) and (wanted.strip() == "*" or etag in [t.strip().removeprefix("W/")
-                                                                for t in wanted.split(",")])
-
-
 def _cached_answer(request: Request, body: bytes, media_type: str, headers: dict[str, str]) -> Response:
-    etag = _etag(body)
+    etag = content_etag(body)
     headers = {**headers, "ETag": etag}
-    if _not_modified(request, etag):
+    if etag_matches(request.header("if-none-match"), etag):
         return Response(304, b"", media_type, headers)
     return Response(200, body, media_type, headers)
 

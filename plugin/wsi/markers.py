@@ -37,20 +37,23 @@ class JpegHeader:
     component_ids: tuple[int, ...]
     jfif: bool
     adobe_transform: int | None
+    height: int = 0
+    width: int = 0
+    components: int = 0  # as the SOF declares it (component_ids holds those actually present)
 
 
 def jpeg_header(data: bytes) -> JpegHeader:
-    sof, precision, ids, jfif, adobe = 0, 0, (), False, None
+    sof, precision, ids, jfif, adobe, height, width, count = 0, 0, (), False, None, 0, 0, 0
     for marker, start, end in jpeg_segments(data):
-        body = data[start + 4 : end]
+        body = bytes(data[start + 4 : end])  # data may be any buffer (a memoryview in the fuzz tests)
         if marker == 0xE0 and body.startswith(b"JFIF\0"):
             jfif = True
         elif marker == 0xEE and body.startswith(b"Adobe") and len(body) >= 12:
             adobe = body[11]
         elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC) and len(body) >= 6:
-            sof, precision, count = marker, body[0], body[5]
+            sof, precision, height, width, count = marker, *struct.unpack_from(">BHHB", body)
             ids = tuple(body[6 + 3 * i] for i in range(count) if 6 + 3 * i < len(body))
-    return JpegHeader(sof, precision, ids, jfif, adobe)
+    return JpegHeader(sof, precision, ids, jfif, adobe, height, width, count)
 
 
 def jpeg_stream_colour(data: bytes) -> str | None:

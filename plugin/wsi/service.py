@@ -18,7 +18,7 @@ import numpy as np
 from . import codec, display
 from .cache import ByteBudgetLRU
 from .colour import is_srgb_profile
-from .errors import BadRequest, NotFound, UpstreamError
+from .errors import BadRequest, NotFound, UnsupportedFeature, UpstreamError
 from .frames import FrameRef
 from .markers import embed_icc_in_jpeg
 from .series import WSI_SOP_CLASS, InstanceRecord, LevelModel, Revision, SeriesModel, build_series_model
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 ORTHANC_ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{8}){4}")
 _SLICE = re.compile(r"/instances/([0-9a-f-]{44})/frames/([0-9]+)$")
+# Native YBR_FULL_422 frames are cut from the whole pixel data, read per tile: only up to this size.
+WHOLE_PIXEL_DATA_MAX_BYTES = 64 << 20
 
 
 class OrthancReader(Protocol):
@@ -215,8 +217,20 @@ class SlideService:
         return path, plane
 
     # ---- frames and tiles -------------------------------------------------------------------------
-    def raw_frame(self, instance_id: str, frame: int) -> bytes:
+    def raw_frame(self, instance_id: str, frame: int, fmt: codec.PixelFormat | None = None) -> bytes:
+        if fmt is not None and codec.orthanc_cannot_split(fmt):
+            return self._cut_native_frame(instance_id, frame, fmt)
         return self._orthanc.get_bytes(f"/instances/{instance_id}/frames/{frame}/raw")
+
+    def _cut_native_frame(self, instance_id: str, frame: int, fmt: codec.PixelFormat) -> bytes:
+        """A frame Orthanc cannot index (codec.orthanc_cannot_split), cut from the whole pixel data."""
+        total = codec.native_frame_size(fmt) * self.instance_frame_count(instance_id)
+        if total > WHOLE_PIXEL_DATA_MAX_BYTES:
+            raise UnsupportedFeature(f"native {fmt.photometric} instance of {total >> 20} MB: Orthanc cannot "
+                                     f"read its frames one by one, and reading it whole for each tile is refused")
+        # For native pixel data, Orthanc 1.10 lists one item under /content/7fe0-0010: the whole value.
+        whole = self._orthanc.get_bytes(f"/instances/{instance_id}/content/7fe0-0010/0")
+        return codec.cut_native_frame(whole, fmt, frame)
 
     def pixel_format(self, model: SeriesModel, instance_id: str) -> codec.PixelFormat:
         key = ("fmt", instance_id, model.versions.get(instance_id, ""))
@@ -253,7 +267,7 @@ class SlideService:
         pixels = self.decoded.get(key)
         if pixels is None:
             fmt = self.pixel_format(model, ref[0])
-            pixels = codec.to_rgb8(codec.decode_frame(self.raw_frame(*ref), fmt), fmt)
+            pixels = codec.to_rgb8(codec.decode_frame(self.raw_frame(*ref, fmt), fmt), fmt)
             self.decoded.put(key, pixels)
         return pixels
 
@@ -385,7 +399,7 @@ class SlideService:
                 raise NotFound(f"instance {instance_id} has no frame {frame}")
             tags = self.instance_tags(instance_id)
             fmt = self._format_for(instance_id, tags, self.transfer_syntax(instance_id))
-            stored = codec.decode_frame(self.raw_frame(instance_id, frame), fmt)
+            stored = codec.decode_frame(self.raw_frame(instance_id, frame, fmt), fmt)
             pixels = display.render_for_display(stored, fmt, tags, frame_index=frame)
             self.decoded.put(key, pixels)
         return pixels

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import re
@@ -12,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .http import TAIL, Request, Response, text_response
+from .http import TAIL, Request, Response, content_etag, etag_matches, text_response
 
 if TYPE_CHECKING:
     from .app import App
@@ -84,9 +83,8 @@ class AssetStore:
         if os.path.commonpath([self.root, path]) != str(self.root) or not path.is_file():
             return None
         body = path.read_bytes()
-        etag = '"' + hashlib.sha1(body, usedforsecurity=False).hexdigest()[:20] + '"'
         vendor = relative.startswith("vendor/")
-        return Asset(body, content_type, etag, VENDOR_CACHE_CONTROL if vendor else OWN_CACHE_CONTROL)
+        return Asset(body, content_type, content_etag(body), VENDOR_CACHE_CONTROL if vendor else OWN_CACHE_CONTROL)
 
 
 def safe_relative_path(raw: str) -> str | None:
@@ -130,13 +128,9 @@ def serve_asset(request: Request, app: App) -> Response:
     if asset is None:
         return text_response(404, "no such file")
     headers = {"Cache-Control": asset.cache_control, "ETag": asset.etag, "X-Content-Type-Options": "nosniff"}
-    if asset.etag in _etags(request.header("if-none-match")):
+    if etag_matches(request.header("if-none-match"), asset.etag):
         return Response(304, b"", asset.content_type, headers)
     return Response(200, asset.body, asset.content_type, headers)
-
-
-def _etags(header: str) -> set[str]:
-    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
 
 
 ROUTES = [

@@ -298,10 +298,11 @@ def test_not_implemented_transfer_syntax_is_501(served) -> None:
 
 def test_undecodable_stored_frames_are_500_with_a_message(served) -> None:
     _, client, ids = served
+    # Refused by the header guards (stream_headers.py) or by the decoder itself: either names the frame.
     _check(client.request("GET", f"/wsi/tiles/{ids['corrupt']}/0/1/1", {"Accept": "image/png"}), 500,
-           words="decode")
+           words="frame")
     _check(client.request("GET", f"/wsi/iiif/tiles/{ids['corrupt']}/0,0,100,100/max/0/default.png"), 500,
-           cors=True, words="decode")
+           cors=True, words="frame")
 
 
 def test_orthanc_failing_to_read_its_storage_is_502(served) -> None:
@@ -316,7 +317,14 @@ def test_a_cached_tile_of_a_deleted_series_is_404_not_500(served) -> None:
     _check(client.request("GET", tile), 200)
     _check(client.request("GET", tile), 200)  # now answered by the fast path
     assert server.request("DELETE", f"/series/{ids['deleted']}")[0] == 200
-    _check(client.request("GET", tile), 404, words="series")
+    # Orthanc reports the deletion to the change callback from its own thread, a moment after the DELETE
+    # answers: until then the cached tile may still go out (200), never an error; then 404.
+    deadline = time.monotonic() + 2
+    answer = client.request("GET", tile)
+    while answer[0] == 200 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        answer = client.request("GET", tile)
+    _check(answer, 404, words="series")
 
 
 def test_log_has_no_refused_status(served) -> None:

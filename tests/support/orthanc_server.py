@@ -121,6 +121,10 @@ class OrthancServer:
         """The Orthanc process's id while it runs (e.g. to read /proc/<pid>/status)."""
         return self._process.pid if self._process and self._process.poll() is None else None
 
+    def poll(self) -> int | None:
+        """None while Orthanc runs, else its exit status (negative: killed by that signal)."""
+        return self._process.poll() if self._process else self.returncode
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -1,16 +1,19 @@
-"""The HTTP boundary against a fake RestOutput that refuses what Orthanc refuses, and the one error mapper."""
+"""The HTTP boundary on the fake `orthanc` module (tests/support), which refuses what Orthanc refuses; the one
+error mapper."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import pytest
-from fake_orthanc import FakeRestOutput
 from wsi.adapter import OrthancAdapter, describe_resource
 from wsi.errors import BadRequest, NotFound, Overloaded, UpstreamError
 from wsi.http import Request, Response, text_response
 from wsi.iiif_routes import _with_cors
 from wsi.routes import dispatch, error_response
+
+from tests.support.fake_orthanc_module import VERSIONS, FakeOrthancModule
+from tests.support.fake_orthanc_module import RestOutput as FakeRestOutput
 
 SERIES = "11111111-22222222-33333333-44444444-55555555"
 CORS = {"Access-Control-Allow-Origin": "*"}
@@ -29,11 +32,11 @@ def _response(status: int) -> Response:
     return Response(status, f"answer {status}\n".encode(), "text/plain; charset=utf-8", headers)
 
 
-@pytest.mark.parametrize("signature", ["4.0", "5.0"])
+@pytest.mark.parametrize("signature", VERSIONS)
 @pytest.mark.parametrize("status", STATUSES)
 def test_every_status_is_sent_the_way_orthanc_accepts_it(signature: str, status: int) -> None:
     output = FakeRestOutput(signature)
-    OrthancAdapter(SimpleNamespace()).answer(output, _response(status))
+    OrthancAdapter(FakeOrthancModule()).answer(output, _response(status))
     assert output.sent is not None
     sent, headers, body = output.sent
     assert sent == status
@@ -52,9 +55,9 @@ def test_every_status_is_sent_the_way_orthanc_accepts_it(signature: str, status:
         assert headers["Retry-After"] == "7"
 
 
-@pytest.mark.parametrize("signature", ["4.0", "5.0"])
+@pytest.mark.parametrize("signature", VERSIONS)
 def test_the_status_signature_is_detected_once(signature: str) -> None:
-    adapter = OrthancAdapter(SimpleNamespace())
+    adapter = OrthancAdapter(FakeOrthancModule())
     outputs = [FakeRestOutput(signature) for _ in range(20)]
     for output in outputs:
         adapter.answer(output, text_response(404, "no such series"))
@@ -64,30 +67,19 @@ def test_the_status_signature_is_detected_once(signature: str) -> None:
 
 def test_bodies_orthanc_40_cannot_take_as_a_c_string_still_go_out() -> None:
     output = FakeRestOutput("4.0")
-    OrthancAdapter(SimpleNamespace()).answer(output, Response(400, b"bad \x00 value \xff\n", "text/plain"))
+    OrthancAdapter(FakeOrthancModule()).answer(output, Response(400, b"bad \x00 value \xff\n", "text/plain"))
     assert output.sent is not None and output.sent[0] == 400 and b"\x00" not in output.sent[2]
 
 
 @pytest.mark.parametrize("status", [301, 401, 405])
 def test_statuses_refused_by_the_generic_call_use_the_dedicated_ones(status: int) -> None:
     output = FakeRestOutput()
-    OrthancAdapter(SimpleNamespace()).answer(output, Response(status, b"x", "text/plain",
+    OrthancAdapter(FakeOrthancModule()).answer(output, Response(status, b"x", "text/plain",
                                                              {"Location": "/next", "Allow": "GET"}))
     assert output.sent is not None and output.sent[0] == status
 
 
 # ---- reading Orthanc: messages in our words ------------------------------------------------------------------
-
-class _OrthancException(Exception):
-    pass
-
-
-def _orthanc_failing_with(code: int) -> SimpleNamespace:
-    def rest_api_get(uri: str) -> bytes:
-        raise _OrthancException(SimpleNamespace(value=code), "internal detail")
-
-    return SimpleNamespace(RestApiGet=rest_api_get, OrthancException=_OrthancException)
-
 
 @pytest.mark.parametrize(("uri", "words"), [
     (f"/series/{SERIES}", f"series {SERIES}"),
@@ -100,10 +92,10 @@ def test_orthanc_failures_name_the_resource_not_the_rest_path(uri: str, words: s
     for code, error, status_words in ((17, NotFound, "not found"), (7, NotFound, "not found"),
                                       (13, UpstreamError, "Orthanc could not read")):
         with pytest.raises(error) as caught:
-            OrthancAdapter(_orthanc_failing_with(code)).get_bytes(uri)
+            OrthancAdapter(FakeOrthancModule(failing={"/": code})).get_bytes(uri)
         message = str(caught.value)
         assert words in message and status_words in message
-        assert uri.split("?")[0] not in message and "internal detail" not in message
+        assert uri.split("?")[0] not in message and "Orthanc failed" not in message
 
 
 def test_describe_resource_cuts_long_values() -> None:
@@ -154,7 +146,7 @@ def test_error_response_merges_headers() -> None:
 
 
 def test_every_status_of_the_error_table_goes_out_through_the_fake() -> None:
-    adapter = OrthancAdapter(SimpleNamespace())
+    adapter = OrthancAdapter(FakeOrthancModule())
     for error in (BadRequest("x"), NotFound("x"), Overloaded("x"), UpstreamError("x"), ValueError("x")):
         output = FakeRestOutput()
         adapter.answer(output, dispatch(_with_cors(_raising(error)), _request(), IIIF_APP))

@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import get_encoder
 from pydicom.pixels.processing import convert_color_space
 from pydicom.uid import RLELossless
-from wsi import codec, encoders, markers
+from wsi import codec, encoders, markers, stream_headers
 from wsi.codec import PixelFormat, decode_frame
 from wsi.errors import DecodeError, UnsupportedFeature, UnsupportedTransferSyntax, status_for
 
@@ -335,7 +335,7 @@ def test_truncated_native_frame_is_decode_error():
 
 def test_wrong_frame_size_is_decode_error():
     data = imagecodecs.jpeg2k_encode(textured(3)[:, :32].copy(), codecformat="J2K", reversible=True)
-    with pytest.raises(DecodeError, match="shape"):
+    with pytest.raises(DecodeError, match="header declares 32 x 48 pixels"):  # refused before decoding
         decode_frame(data, fmt(codec.JPEG2000_LOSSLESS))
 
 
@@ -481,7 +481,9 @@ def test_passthrough_12_bits_and_without_data():
     f12 = fmt(codec.JPEG_EXTENDED, "MONOCHROME2", 1, bits=16, stored=12)
     assert not codec.can_pass_through_jpeg(f12, jpeg_frames()["12bit"])
     assert codec.can_pass_through_jpeg(fmt(codec.JPEG_BASELINE, "YBR_FULL_422"))
-    assert not codec.can_pass_through_jpeg(fmt(codec.JPEG_BASELINE, "RGB"))  # markers needed to say yes
+    # An RGB label may pass through: the frame's markers decide (Adobe transform 0 yes, none no).
+    assert codec.can_pass_through_jpeg(fmt(codec.JPEG_BASELINE, "RGB"))
+    assert not codec.can_pass_through_jpeg(fmt(codec.JPEG_BASELINE, "MONOCHROME1"))
 
 
 # ------------------------------------------------------------------------------------------------ encoders
@@ -536,6 +538,166 @@ def test_encode_dispatch():
         encoders.encode(rgb, "image/gif")
 
 
+@pytest.mark.parametrize("channels", [None, 1, 2])  # HxW, HxWx1, grey + alpha
+def test_webp_of_grey_pixels(channels):
+    grey = textured(1)
+    pixels = grey if channels is None else np.dstack([grey] * channels)
+    if channels == 2:  # transparent corners, as after a rotation
+        pixels[:, :, 1] = 255
+        pixels[:8, :8, 1] = 0
+    decoded = np.asarray(imagecodecs.webp_decode(encoders.encode(pixels, "image/webp", quality=95)))
+    assert decoded.shape[2] == (4 if channels == 2 else 3)
+    if channels == 2:
+        assert decoded[0, 0, 3] == 0 and decoded[-1, -1, 3] == 255
+    assert psnr(decoded[8:, 8:, :3], np.dstack([grey] * 3)[8:, 8:]) > 30
+
+
 def test_encoders_accept_non_contiguous_arrays():
     rgb = np.asfortranarray(textured(3))
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(encoders.encode_png(rgb)))), rgb)
+
+
+# ------------------------------------------------------------------------------- corrupt frames (guards)
+
+from tests.support import corrupt  # noqa: E402
+
+
+def encoded(ts: str, pixels: np.ndarray) -> bytes:
+    """A valid frame of `ts` holding `pixels`."""
+    if ts in (codec.JPEG_BASELINE, codec.JPEG_EXTENDED):
+        return bytes(imagecodecs.jpeg8_encode(pixels, level=90))
+    if ts == codec.JPEG_LOSSLESS_SV1:
+        return bytes(imagecodecs.jpeg8_encode(pixels, lossless=True, predictor=1))
+    if ts == codec.JPEG_LS_LOSSLESS:
+        return bytes(imagecodecs.jpegls_encode(pixels))
+    if ts == codec.JPEG2000_LOSSLESS:
+        return bytes(imagecodecs.jpeg2k_encode(pixels, codecformat="J2K", reversible=True))
+    if ts == codec.HTJ2K_LOSSLESS:
+        return bytes(imagecodecs.htj2k_encode(pixels, reversible=True))
+    return bytes(imagecodecs.jpegxl_encode(pixels, lossless=True))
+
+
+GUARDED = [codec.JPEG_BASELINE, codec.JPEG_LOSSLESS_SV1, codec.JPEG_LS_LOSSLESS, codec.JPEG2000_LOSSLESS,
+           codec.HTJ2K_LOSSLESS, codec.JPEGXL_LOSSLESS]
+
+
+@pytest.mark.parametrize("ts", GUARDED)
+@pytest.mark.parametrize("shape", [(48, 64, 3), (40, 56), (8, 40, 3)])
+def test_stream_header_reads_size_components_bits(ts, shape):
+    pixels = textured(len(shape) if len(shape) == 3 else 1)
+    pixels = np.ascontiguousarray(pixels[: shape[0], : shape[1]])
+    header = stream_headers.read_stream_header(encoded(ts, pixels), ts)
+    assert (header.height, header.width) == shape[:2]
+    if header.components:  # JPEG XL's are not read (its metadata is not cheap)
+        assert header.components == (shape[2] if len(shape) == 3 else 1) and header.bits == 8
+
+
+def test_jpeg_xl_container_and_ratio_sizes():
+    for shape in [(256, 256, 3), (200, 300), (8, 5000), (1000, 1001, 3)]:
+        for options in ({"lossless": True}, {"usecontainer": True}):
+            data = bytes(imagecodecs.jpegxl_encode(np.zeros(shape, np.uint8), **options))
+            header = stream_headers.read_stream_header(data, codec.JPEGXL)
+            assert (header.height, header.width) == shape[:2]
+
+
+@pytest.mark.parametrize("ts", GUARDED)
+def test_huge_declared_size_is_refused_before_decoding(ts, monkeypatch):
+    data = encoded(ts, textured(3))
+    if ts.endswith((".50", ".70", ".80")):
+        data = corrupt.patch_jpeg_sof(data, width=65000, height=65000)
+    elif ts.endswith((".90", ".201")):
+        data = corrupt.patch_j2k_siz(data, width=65000, height=65000)
+    else:
+        data = corrupt.patch_jxl_size(data, 65000, 65000)
+    def decoder_called(*_):
+        raise AssertionError("the decoder was called")
+
+    monkeypatch.setitem(codec._DECODERS, ts, decoder_called)
+    with pytest.raises(DecodeError, match="declares 65000 x 65000 pixels, over the limit"):
+        codec.check_stream(data, ts, ROWS, COLS, 3, 8)
+    with pytest.raises(DecodeError, match="65000 x 65000"):
+        decode_frame(data, fmt(ts))
+
+
+@pytest.mark.parametrize(("ts", "lie", "message"), [
+    (codec.JPEG_BASELINE, {"components": 1}, "1 components, the tags 3 samples"),
+    (codec.JPEG_BASELINE, {"precision": 12}, "12 bits, the tags 8 bits allocated"),
+    (codec.JPEG_BASELINE, {"height": 0}, "declares no height"),
+    (codec.JPEG_LS_LOSSLESS, {"width": 63}, "63 x 48 pixels, the tags 64 x 48"),
+    (codec.JPEG2000_LOSSLESS, {"components": 4}, "4 components"),
+    (codec.JPEG2000_LOSSLESS, {"bits": 16}, "16 bits"),
+    (codec.HTJ2K_LOSSLESS, {"height": 1}, "64 x 1 pixels, the tags 64 x 48"),
+])
+def test_lying_headers_are_refused(ts, lie, message):
+    data = encoded(ts, textured(3))
+    patch = corrupt.patch_j2k_siz if ts in (codec.JPEG2000_LOSSLESS, codec.HTJ2K_LOSSLESS) else corrupt.patch_jpeg_sof
+    with pytest.raises(DecodeError, match=message):
+        decode_frame(patch(data, **lie), fmt(ts))
+
+
+@pytest.mark.parametrize("ts", GUARDED)
+def test_cut_and_empty_frames_are_decode_errors(ts):
+    data = encoded(ts, textured(3))
+    with pytest.raises(DecodeError, match="empty"):
+        decode_frame(b"", fmt(ts))
+    for cut in (1, 3, 10):
+        with pytest.raises(DecodeError):
+            decode_frame(data[:cut], fmt(ts))
+
+
+def test_jpeg_ls_cut_short_is_refused_at_once():
+    """CharLS 2.4 spends 8-14 s on some JPEG-LS streams cut short; without their end marker they are refused."""
+    data = encoded(codec.JPEG_LS_LOSSLESS, textured(3))
+    with pytest.raises(DecodeError, match="no end-of-image marker"):
+        decode_frame(data[:100], fmt(codec.JPEG_LS_LOSSLESS))
+    assert decode_frame(data + b"\0", fmt(codec.JPEG_LS_LOSSLESS)).shape == (ROWS, COLS, 3)  # even-length pad
+
+
+def test_frames_over_the_pixel_limit_are_refused():
+    big = PixelFormat(codec.EXPLICIT_LE, "MONOCHROME2", 1, 8, 8, 0, 0, 20000, 20000)
+    with pytest.raises(UnsupportedFeature, match="over the limit"):
+        decode_frame(b"\0" * 16, big)
+
+
+def test_passthrough_refuses_a_jpeg_whose_size_disagrees():
+    data = corrupt.patch_jpeg_sof(encoded(codec.JPEG_BASELINE, textured(3)), width=65000, height=65000)
+    assert not codec.can_pass_through_jpeg(fmt(codec.JPEG_BASELINE, "YBR_FULL_422"), data)
+
+
+def test_rle_header_is_checked_before_decoding():
+    """imagecodecs' dicomrle_decode reads past its input when an offset points beyond it (SIGBUS measured)."""
+    rgb = textured(3)
+    data = get_encoder(RLELossless).encode(rgb, rows=ROWS, columns=COLS, samples_per_pixel=3, bits_allocated=8,
+                                           bits_stored=8, pixel_representation=0, photometric_interpretation="RGB",
+                                           number_of_frames=1, planar_configuration=0)
+    rle = fmt(codec.RLE_LOSSLESS)
+    assert np.array_equal(decode_frame(data, rle), rgb)
+    for hostile, message in ((data[:200], "do not fit 200 bytes"), (data[:40], "cut short"),
+                             (struct.pack("<I", 15) + data[4:], "15 segments, the tags 3")):
+        with pytest.raises(DecodeError, match=message):
+            decode_frame(hostile, rle)
+
+
+# ------------------------------------------------------------------------------------------ native libraries
+
+
+def test_native_modules_are_loaded_deep_bound_in_a_fresh_interpreter():
+    """wsi.native sets RTLD_DEEPBIND for every later import and loads the codec modules at once."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    plugin = Path(__file__).resolve().parents[2] / "plugin"
+    script = ("import os, sys; from wsi import native; loaded = native.bind_to_own_libraries(); "
+              "print(sys.getdlopenflags() == os.RTLD_NOW | os.RTLD_DEEPBIND, ' '.join(loaded))")
+    out = subprocess.run([sys.executable, "-c", script], cwd=plugin, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(plugin)}).stdout.split()
+    assert out[0] == "True"
+    for module in ("imagecodecs._jpeg8", "imagecodecs._jpegls", "imagecodecs._jpeg2k", "imagecodecs._jpegxl",
+                   "imagecodecs._imcd", "imagecodecs._png", "imagecodecs._webp", "PIL._imaging", "PIL._webp"):
+        assert module in out[1:]
+    late = ("import numpy, sys; from wsi import native; native.bind_to_own_libraries()")
+    failed = subprocess.run([sys.executable, "-c", late], cwd=plugin, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(plugin)})
+    assert failed.returncode != 0 and "imported before" in failed.stderr

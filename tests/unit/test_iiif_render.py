@@ -444,3 +444,24 @@ def test_rotated_and_grey_renders_encode_in_every_format(tiled, fmt):
     body = render_image(plan(f"full/200,/30/gray.{fmt}", tiled.pyramid), tiled.pyramid, tiled.read_tile)
     if fmt != "pdf":
         assert Image.open(io.BytesIO(body)).size == rotated_size(200, 140, 30)
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "png", "webp", "tif", "gif"])
+@pytest.mark.parametrize("rotation", ["90", "!270", "180"])
+def test_quarter_rotations_of_thin_regions_encode_in_every_format(fmt, rotation):
+    """Found by the soak: 1294,326,2258,45/63,/90/default.webp was a 500 (a strided view reached the encoder)."""
+    from wsi.iiif_render import Limits as _Limits
+    from wsi.iiif_render import plan_render as _plan
+    from wsi.iiif_render import render_image as _render_image
+    from wsi.iiif_request import parse_image_request as _parse
+    from wsi.pyramid import Level as _Level
+    from wsi.pyramid import Pyramid as _Pyramid
+
+    pyramid = _Pyramid((_Level(4096, 3072, 512, 512), _Level(2048, 1536, 512, 512), _Level(1024, 768, 512, 512)))
+    ramp = np.arange(512 * 512 * 3, dtype=np.uint32).reshape(512, 512, 3).astype(np.uint8)
+    plan = _plan(_parse("1294,326,2258,45", "63,", rotation, f"default.{fmt}"), pyramid,
+                 _Limits(10000, 10000, 10_000_000))
+    body = _render_image(plan, pyramid, lambda level, tx, ty: ramp)
+    image = Image.open(io.BytesIO(body))
+    expected = plan.size if rotation == "180" else plan.size[::-1]
+    assert image.size == expected
