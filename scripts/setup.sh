@@ -115,6 +115,9 @@ test_packages=(orthanc-wsi orthanc-gdcm wrk chromium nginx-light fonts-dejavu-co
 need_apt=()
 packages=("${run_packages[@]}")
 [ "$mode" = test ] && packages+=("${test_packages[@]}")
+# debootstrap: the Debian 13 root of the tests; file: libmagic for the IIIF validator (Debian 12 and 13 name
+# the library's package differently).
+[ "$mode" = test ] && packages+=(debootstrap file)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$p")
 done

@@ -6,13 +6,17 @@ Each Orthanc keeps its storage, config and log in a pytest temporary folder.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support.debian13 import Debian13Root, RootUnavailable, built_root, ensure_root
 from tests.support.orthanc_server import CPP_WSI_PLUGIN, OrthancServer
 from tests.support.producers import (
     DICOMIZER,
@@ -30,6 +34,11 @@ MARKERS = {"integration": "starts a real Orthanc", "browser": "drives headless C
 # 1100 x 700 with 256 px tiles: 5 x 3 tiles, partial tiles at the right and bottom edges.
 SOURCE_SIZE = (1100, 700)
 SOURCE_SEED = 3
+# Orthanc servers on Debian 13 run with orthanc-python's AllowThreads on: our code then runs truly
+# concurrently, the demanding case (README, "AllowThreads").
+DEBIAN13_CONFIG = {"Python": {"AllowThreads": True}}
+# What each platform's session servers measured (/system, /plugins, the Orthanc log), for the summary.
+_PLATFORMS_SEEN: dict[str, str] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +58,7 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
     """Orthanc with our Python plugin only."""
     _require_orthanc()
     with OrthancServer(PLUGIN_SCRIPT, storage_dir=tmp_path_factory.mktemp("orthanc-python")) as server:
+        _PLATFORMS_SEEN[f"{_host_system()} (host)"] = describe_platform(server)
         yield server
 
 
@@ -111,3 +121,131 @@ def playwright():
         pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
     with sync_api.sync_playwright() as driver:
         yield driver
+
+
+# ---- Debian 13 (Orthanc 1.12.7, orthanc-python 5.0, Python 3.13, C++ WSI plugin 3.2) in a chroot ------------
+
+@pytest.fixture(scope="session")
+def debian13_root(request: pytest.FixtureRequest) -> Debian13Root:
+    """The Debian 13 root of tests/support/debian13.py, built on first use (minutes, once) and then reused.
+
+    Skipped with the reason when it cannot be built here (no network...), except in CI (variable CI set),
+    where every platform must be tested: there it is an error.
+    """
+    try:
+        root = ensure_root(_say_to_terminal(request.config))
+    except RootUnavailable as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"the Debian 13 root is required in CI: {error}", pytrace=False)
+        pytest.skip(f"no Debian 13 root: {error}")
+    return root.with_config(DEBIAN13_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def on_debian13(debian13_root: Debian13Root) -> Iterator[Debian13Root]:
+    """For a test module: every OrthancServer started without a root runs in the Debian 13 root."""
+    OrthancServer.default_root = debian13_root
+    try:
+        yield debian13_root
+    finally:
+        OrthancServer.default_root = None
+
+
+@pytest.fixture(scope="session")
+def orthanc_debian13(debian13_root: Debian13Root,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
+    """Debian 13's Orthanc with our Python plugin only (AllowThreads on)."""
+    with OrthancServer(PLUGIN_SCRIPT, root=debian13_root,
+                       storage_dir=tmp_path_factory.mktemp("orthanc-debian13")) as server:
+        _PLATFORMS_SEEN["Debian 13 (root)"] = describe_platform(server)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def orthanc_debian13_cpp(debian13_root: Debian13Root,
+                         tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
+    """Debian 13's Orthanc with the official C++ WSI plugin 3.2 only."""
+    with OrthancServer(None, load_cpp_wsi=True, root=debian13_root,
+                       storage_dir=tmp_path_factory.mktemp("orthanc-debian13-cpp")) as server:
+        _PLATFORMS_SEEN["Debian 13 (root), C++ plugin"] = describe_platform(server)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def slides_debian13(orthanc_debian13: OrthancServer, standard_slides: dict[str, list[Path]]) -> dict[str, str]:
+    """Series ids of the standard slides in Debian 13's Orthanc with our plugin."""
+    return {name: orthanc_debian13.upload_series(paths) for name, paths in standard_slides.items()}
+
+
+@pytest.fixture(scope="session")
+def slides_debian13_cpp(orthanc_debian13_cpp: OrthancServer,
+                        standard_slides: dict[str, list[Path]]) -> dict[str, str]:
+    """Series ids of the standard slides in Debian 13's Orthanc with the C++ plugin 3.2."""
+    return {name: orthanc_debian13_cpp.upload_series(paths) for name, paths in standard_slides.items()}
+
+
+def describe_platform(server: OrthancServer) -> str:
+    """What a running server is, as measured: Orthanc (/system), its plugins' versions, the embedded Python."""
+    parts = [f"Orthanc {server.get_json('/system')['Version']}"]
+    for plugin in server.get_json("/plugins"):
+        if plugin in ("python", "wsi"):
+            parts.append(f"{'orthanc-python' if plugin == 'python' else 'C++ WSI plugin'} "
+                         f"{server.get_json(f'/plugins/{plugin}')['Version']}")
+    # orthanc-python logs the library it loads, e.g. "libpython3.13.so.1.0".
+    if python := re.search(r"libpython(\d+\.\d+)", server.log_path.read_text(errors="replace")):
+        parts.append(f"Python {python.group(1)}")
+    return ", ".join(parts)
+
+
+def _say_to_terminal(config: pytest.Config):
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def say(text: str) -> None:
+        with capture.global_and_fixture_disabled():
+            print(f"\n{text}", flush=True)
+
+    return say
+
+
+def _host_system() -> str:
+    try:
+        return f"Debian {Path('/etc/debian_version').read_text().split('.')[0].strip()}"
+    except OSError:
+        return "not Debian"
+
+
+def _host_packages(*names: str) -> dict[str, str]:
+    done = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version}\n", *names], capture_output=True,
+                          text=True, check=False)
+    return dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    host = _host_packages("orthanc", "orthanc-python", "orthanc-wsi", "python3")
+    lines = [f"platform {_host_system()} (host): Orthanc {host.get('orthanc', 'not installed')}, orthanc-python "
+             f"{host.get('orthanc-python', '-')}, Python {host.get('python3', '-')}, C++ WSI plugin "
+             f"{host.get('orthanc-wsi', '-')}"]
+    root = built_root()
+    lines.append(f"platform {root.describe()}" if root else
+                 "platform Debian 13: root not built yet (tests/.cache/debian13, built by the first test that "
+                 "needs it)")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Which Orthanc, orthanc-python and Python each part ran on (also shown in -q runs, unlike the header)."""
+    outcomes: dict[str, int] = {}
+    for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed"):
+        for report in terminalreporter.stats.get(key, []):
+            if "test_debian13" in getattr(report, "nodeid", ""):
+                outcomes[key] = outcomes.get(key, 0) + 1
+    if not (_PLATFORMS_SEEN or outcomes):
+        return
+    terminalreporter.section("Orthanc platforms")
+    for name, text in _PLATFORMS_SEEN.items():
+        terminalreporter.line(f"{name}, measured: {text}")
+    if outcomes:
+        root = built_root()
+        terminalreporter.line(root.describe() if root else "Debian 13 root: not built")
+        terminalreporter.line("Debian 13 tests (tests/integration/test_debian13_*.py): "
+                              + ", ".join(f"{n} {key}" for key, n in outcomes.items()))

@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar, Protocol
 
 PYTHON_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPython.so"
 CPP_WSI_PLUGIN = "/usr/share/orthanc/plugins/libOrthancWSI.so"
@@ -32,11 +33,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Root(Protocol):
+    """Another system's root to run Orthanc in (tests/support/debian13.py), sharing the host's network."""
+
+    config: dict  # added to every configuration (e.g. an option only that platform's Orthanc has)
+
+    def command(self, argv: list[str], *, paths: list[Path]) -> list[str]: ...
+
+
 class OrthancServer:
-    """Context manager: `with OrthancServer(script, storage_dir=tmp) as server: server.get(...)`."""
+    """Context manager: `with OrthancServer(script, storage_dir=tmp) as server: server.get(...)`.
+
+    `root` runs Orthanc inside another system's root (e.g. Debian 13's); `default_root` is the root of servers
+    made without one (None: the host's Orthanc), which a test module may set for everything it starts.
+    """
+
+    default_root: ClassVar[Root | None] = None
 
     def __init__(self, script: Path | None, *, load_cpp_wsi: bool = False, extra_config: dict | None = None,
-                 storage_dir: Path | None = None, port: int | None = None) -> None:
+                 storage_dir: Path | None = None, port: int | None = None, root: Root | None = None) -> None:
+        self.root = root or OrthancServer.default_root
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Without a folder from the caller, a temporary one is made and removed at stop.
@@ -48,7 +64,8 @@ class OrthancServer:
             "Name": "test", "HttpPort": self.port, "DicomServerEnabled": False, "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False, "HttpCompressionEnabled": False, "KeepAlive": True,
             "StorageDirectory": str(self.directory / "db"), "IndexDirectory": str(self.directory / "db"),
-            "Plugins": plugins, **({"PythonScript": str(script)} if script else {}), **(extra_config or {}),
+            "Plugins": plugins, **({"PythonScript": str(script)} if script else {}),
+            **(self.root.config if self.root else {}), **(extra_config or {}),
         }
         self._process: subprocess.Popen | None = None
         self.returncode: int | None = None  # Orthanc's exit status once stopped (0: clean shutdown)
@@ -65,8 +82,12 @@ class OrthancServer:
         self.directory.mkdir(parents=True, exist_ok=True)
         config_path = self.directory / "orthanc.json"
         config_path.write_text(json.dumps(self.config, indent=2))
+        command = ["Orthanc", str(config_path)]
+        if self.root:
+            script = self.config.get("PythonScript")
+            command = self.root.command(command, paths=[self.directory, *([Path(script).parent] if script else [])])
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(["Orthanc", str(config_path)], stdout=log, stderr=subprocess.STDOUT,
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                              preexec_fn=_die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:

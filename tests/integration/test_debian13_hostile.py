@@ -1,0 +1,20 @@
+"""Hostile frames of every codec (test_corrupt_frames.py: cut, bit-flipped, lying headers... with orthanc-gdcm
+loaded) again, on Debian 13's Orthanc (1.12.7, orthanc-python 5.0, Python 3.13, AllowThreads on) in the root
+of tests/support/debian13.py: never down, bounded memory, a clean stop. The test bodies and module fixture are
+imported, not copied: pytest collects them here, and the Orthanc they start runs in the root (`on_debian13`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# pytest runs the tests in this order (their file's: the last one stops Orthanc).
+# isort: off
+from tests.integration.test_corrupt_frames import (  # noqa: F401  (fixtures and tests collected here)
+    hostile,
+    test_hostile_frames_never_take_orthanc_down,
+    test_orthanc_memory_bounded_and_stops_cleanly,
+)
+# isort: on
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]

@@ -1,0 +1,25 @@
+"""The drift check of the `orthanc` module (test_orthanc_sdk_surface.py) against Debian 13's orthanc-python 5.0
+in the root of tests/support/debian13.py: every name our boundary calls exists there, the 5.0 recording the
+unit tests use is that module, and the fake answers like it. The test bodies and module fixture are imported,
+not copied: pytest collects them here, and the Orthanc they start runs in the root (`on_debian13`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# pytest runs the tests in this order (their file's).
+# isort: off
+from tests.integration.test_orthanc_sdk_surface import (  # noqa: F401  (fixtures and tests collected here)
+    sdk,
+    test_every_name_our_code_calls_exists_in_the_sdk,
+    test_the_recording_is_the_sdk,
+    test_the_fake_module_answers_like_the_sdk,
+)
+# isort: on
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+
+
+def test_it_is_orthanc_python_5(sdk) -> None:  # noqa: F811  (the fixture imported above)
+    assert sdk[0] == "5.0"

@@ -1,0 +1,44 @@
+"""Smoke test of the viewer in headless Chromium against Debian 13's Orthanc (1.12.7, orthanc-python 5.0,
+Python 3.13, AllowThreads on): the page opens a slide, every tile it asks for is in range and answered 200,
+the slide is drawn, and the page throws nothing. The full viewer suite is tests/browser/ (Debian 12's Orthanc).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser.viewer_page import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, open_viewer, out_of_range, screenshot
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+
+
+@pytest.fixture(scope="module")
+def chromium(playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.mark.parametrize("name", ["ours-jpeg", "dicomizer-jpeg2000", "ours-npot"])
+def test_viewer_shows_a_slide_served_by_debian_13(chromium, orthanc_debian13, slides_debian13, name):
+    series = slides_debian13[name]
+    page = chromium.new_page(viewport=VIEWPORT)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        log = open_viewer(page, orthanc_debian13.url + "/", series, description=f"{name} on Debian 13")
+        assert log.answers, "no tile was requested"
+        assert [a for a in log.answers if a[0] != 200] == []
+        assert out_of_range(log, orthanc_debian13.get_json(f"/wsi/pyramids/{series}")) == []
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        assert screenshot(page, ARTIFACTS / f"debian13-viewer-{name}.png").std() > 15, "nearly uniform"
+        assert page.locator("#label").inner_text() == f"{name} on Debian 13"
+    finally:
+        page.close()
+    assert not errors, errors
