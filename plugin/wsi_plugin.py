@@ -111,15 +111,19 @@ def _register(adapter: OrthancAdapter, app) -> None:
 def _main() -> None:
     _setup_logging()
     adapter = OrthancAdapter(orthanc)
+    configuration = adapter.configuration()
     try:
-        settings = load_settings(adapter.configuration())
+        settings = load_settings(configuration)
     except ConfigError as error:
         orthanc.LogError(f"[wsi] configuration error: {error}; the whole-slide plugin is disabled")
         return
     app = build_app(settings, adapter)
     _register(adapter, app)
     orthanc.LogInfo(f"[wsi] native modules bound to their own libraries: {', '.join(_NATIVE_MODULES)}")
-    orthanc.LogWarning("[wsi] whole-slide imaging plugin ready")
+    python = configuration.get("Python")
+    threads = python.get("AllowThreads", False) if isinstance(python, dict) else False
+    # orthanc-python 4.3+ releases the GIL during SDK calls when asked (4.0 ignores the option): README.
+    orthanc.LogWarning(f"[wsi] whole-slide imaging plugin ready (Python.AllowThreads: {str(threads).lower()})")
 
 
 _main()
