@@ -357,13 +357,13 @@ def test_an_instance_id_where_a_series_is_expected_is_not_found(world):
 
 
 def test_series_models_and_instance_versions_kept_are_bounded(monkeypatch):
-    monkeypatch.setattr("wsi.service._MAX_SERIES", 2)
-    monkeypatch.setattr("wsi.service._MAX_VERSIONS", 3)
+    monkeypatch.setattr("wsi.series_repository._MAX_SERIES", 2)
+    monkeypatch.setattr("wsi.series_repository._MAX_VERSIONS", 3)
     fake = FakeOrthanc()
     series = [fake.add_series([(wsi_tags(256, 256, 256), JPEG, tile_frames(source(256, 256), 256, JPEG))] * 2,
                               WSI_SOP_CLASS)[0] for _ in range(4)]
     app = fresh_app(fake)
     for series_id in series:
         assert call(app, get_tile, series_id, "0", "0", "0").status == 200
-    assert len(app.service._series) == 2 and len(app.service._versions) == 3
+    assert len(app.service.series._series) == 2 and len(app.service.series._versions) == 3
     assert call(app, get_tile, series[0], "0", "0", "0").status == 200  # forgotten: read again
