@@ -3,6 +3,8 @@
 import io
 import json
 import re
+import threading
+import time
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -56,6 +58,7 @@ class FakeService(SlideService):
     def __init__(self) -> None:
         super().__init__(None, 128 << 20)
         self.tile = 128
+        self.delay = 0.0  # seconds per tile read
         self.reads: list = []
         base = slide_pixels(1000, 700)
         self.levels = [base, base[::2, ::2].copy(), base[::4, ::4].copy()]
@@ -90,6 +93,7 @@ class FakeService(SlideService):
 
     def read_tile_rgb(self, level, tx, ty):
         self.reads.append(level)
+        time.sleep(self.delay)
         t = self.tile
         out = np.full((t, t, 3), 255, np.uint8)
         part = self.levels[level][ty * t:(ty + 1) * t, tx * t:(tx + 1) * t]
@@ -157,6 +161,25 @@ def test_a_render_finding_no_place_answers_503_with_retry_after_and_cors(app):
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert b"IIIFMaxConcurrentRenders" in response.body
     assert call(app, f"/wsi/iiif/tiles/{SLIDE}/full/300,/0/default.png").status == 200  # place given back
+
+
+def test_concurrent_identical_renders_compute_once_and_waiters_hold_no_place(app):
+    """16 requests for one image through a gate with a single place and no queue: one renders, all get it."""
+    app.renders = RenderGate(slots=1, queue_seconds=0, large_pixels=1, release=lambda: None)
+    app.service.delay = 0.01
+    barrier, answers = threading.Barrier(16), []
+
+    def one():
+        barrier.wait()
+        answers.append(call(app, f"/wsi/iiif/tiles/{SLIDE}/full/300,/0/default.png"))
+
+    threads = [threading.Thread(target=one) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert [a.status for a in answers] == [200] * 16 and len({a.body for a in answers}) == 1
+    assert len(app.service.reads) == 12  # the 4x3 tiles of level 1, read once
 
 
 def test_base_uri_redirects_to_info_json(app):
