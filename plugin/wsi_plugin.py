@@ -51,7 +51,8 @@ def _setup_logging() -> None:
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     root = logging.getLogger("wsi")
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    # WSI_LOG_LEVEL=DEBUG: also each frame read from Orthanc and decoded (shown when Orthanc logs verbosely).
+    root.setLevel(os.environ.get("WSI_LOG_LEVEL", "INFO").upper())
     root.propagate = False
 
 

@@ -18,7 +18,7 @@ class App:
 
 def build_app(settings: Settings, orthanc: OrthancReader) -> App:
     service = SlideService(orthanc, settings.cache_size_mb * 1024 * 1024, settings.series_check_seconds,
-                           settings.jpeg_quality)
+                           settings.jpeg_quality, settings.png_compression_level)
     renders = RenderGate(settings.iiif_max_concurrent_renders, settings.iiif_render_queue_seconds,
                          settings.iiif_large_render_pixels, settings.iiif_render_timeout_seconds)
     return App(settings, service, renders)

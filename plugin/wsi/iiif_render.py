@@ -231,6 +231,21 @@ def _touched_pixels(pyramid: Pyramid, level_index: int, region: tuple[int, int, 
     return max(1, last_x - first_x + 1) * max(1, last_y - first_y + 1) * level.tile_width * level.tile_height
 
 
+def aligned_tile(plan: RenderPlan, pyramid: Pyramid) -> tuple[int, int] | None:
+    """(column, row) when the plan is exactly one whole stored tile of its level, at its stored size."""
+    if plan.rotation or plan.mirror or plan.quality not in ("default", "color") or plan.format != "jpg":
+        return None
+    level = pyramid.levels[plan.level]
+    dx, dy = pyramid.downsample_xy(plan.level)
+    x, y, w, h = plan.region
+    lx, ly, lw, lh = round(x / dx), round(y / dy), round(w / dx), round(h / dy)
+    whole = (lw, lh) == (level.tile_width, level.tile_height) == plan.size
+    aligned = lx % level.tile_width == 0 and ly % level.tile_height == 0
+    inside = lx + lw <= level.width and ly + lh <= level.height  # edge tiles need cropping
+    exact = abs(lx * dx - x) < 1 and abs(ly * dy - y) < 1 and abs(lw * dx - w) < dx and abs(lh * dy - h) < dy
+    return (lx // level.tile_width, ly // level.tile_height) if whole and aligned and inside and exact else None
+
+
 def frame_pyramid(width: int, height: int) -> Pyramid:
     """Virtual pyramid of a decoded frame: one level when small, else 512-px tiles at factors 1, 2, 4..."""
     if max(width, height) <= FRAME_TILING_THRESHOLD:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from . import codec, encoders
 from .accept import choose_media_type
 from .errors import BadRequest
 from .http import SEGMENT, Request, Response, json_response
@@ -57,25 +54,10 @@ def pyramid_json(model: SeriesModel) -> dict:
 
 def get_pyramid(request: Request, app: App) -> Response:
     series_id = check_id(request.groups[0], "series id")
-    body = pyramid_json(app.service.wsi_model(series_id))
-    body["Tags"] = app.service.series_tags(series_id)
+    series = app.service.series
+    body = pyramid_json(series.wsi_model(series_id))
+    body["Tags"] = series.series_tags(series_id)
     return json_response(body, headers={"Cache-Control": "no-cache"})
-
-
-def _encode(app: App, model: SeriesModel, pixels: np.ndarray, media_type: str) -> bytes:
-    icc = app.service.icc_profile(model)
-    return encoders.encode(pixels, media_type, icc=icc, quality=app.settings.jpeg_quality,
-                           png_level=app.settings.png_compression_level)
-
-
-def _hot_key(uri: str, accept: str, query: dict[str, str]) -> tuple:
-    return uri, accept, tuple(query.items())
-
-
-def _fresh_answer(app: App, hot_key: tuple) -> Response | None:
-    """The cached answer to exactly this request, while the series model it was built from is current."""
-    hit = app.service.tiles.get(hot_key)
-    return hit[1] if hit is not None and app.service.is_fresh(hit[0]) else None
 
 
 def cached_tile(app: App, uri: str, request: dict) -> Response | None:
@@ -86,43 +68,25 @@ def cached_tile(app: App, uri: str, request: dict) -> Response | None:
     """
     if request.get("method") != "GET":
         return None
-    return _fresh_answer(app, _hot_key(uri, (request.get("headers") or {}).get("accept", ""),
-                                       request.get("get") or {}))
+    return app.service.fresh_answer(uri, (request.get("headers") or {}).get("accept", ""), request.get("get") or {})
 
 
 def get_tile(request: Request, app: App) -> Response:
+    accept = request.header("accept")
+    return app.service.answer(request.path, accept, request.query, lambda: _build_tile(request, app, accept))
+
+
+def _build_tile(request: Request, app: App, accept: str) -> tuple[SeriesModel, Response]:
     service = app.service
-    hot_key = _hot_key(request.path, request.header("accept"), request.query)
-    cached = _fresh_answer(app, hot_key)
-    if cached is not None:
-        return cached
     series_id = check_id(request.groups[0], "series id")
     z, x, y = (_index(v, n) for v, n in zip(request.groups[1:4], ("level", "x", "y"), strict=True))
-    model = service.wsi_model(series_id)  # taken before rendering: the answer is cached under it
-    level_model = service.level(model, z)
-    path, plane = service.select(model, request.query.get("optical-path"), request.query.get("focal-plane"))
-    ref = service.locate(model, level_model, x, y, path, plane)
-    fmt = service.pixel_format(model, ref[0]) if ref else None
+    model = service.series.wsi_model(series_id)  # taken before rendering: the answer is cached under it
+    tile = service.frames.tile(model, z, x, y, request.query.get("optical-path"), request.query.get("focal-plane"))
     # Stored JPEG goes out as stored; anything else is decoded and sent lossless unless asked otherwise.
-    default = "image/jpeg" if fmt is not None and codec.can_pass_through_jpeg(fmt) else "image/png"
-    media_type = choose_media_type(request.header("accept"), default)
-    body = _render_tile(app, model, level_model, ref, media_type)
+    media_type = choose_media_type(accept, service.frames.stored_media_type(tile))
     # No Cache-Control here: each extra header costs orthanc-python 4.0 about a quarter of the
     # passthrough rate (docs/benchmark.md), and the C++ plugin sends none either.
-    response = Response(200, body, media_type)
-    service.tiles.put(hot_key, (model, response), len(body) + 256)
-    return response
-
-
-def _render_tile(app: App, model: SeriesModel, level_model, ref, media_type: str) -> bytes:
-    service = app.service
-    if ref is None:
-        return _encode(app, model, service.background_tile(model, level_model), media_type)
-    if media_type == "image/jpeg":
-        stored = service.stored_jpeg(model, ref)
-        if stored is not None:
-            return stored
-    return _encode(app, model, service.decode_tile(model, ref), media_type)
+    return model, Response(200, service.tile_bytes(tile, media_type), media_type)
 
 
 ASSOCIATED = ("label", "overview", "thumbnail")
@@ -133,14 +97,8 @@ def get_associated(request: Request, app: App) -> Response:
     kind = request.groups[1].lower()
     if kind not in ASSOCIATED:
         raise BadRequest(f"associated image kind must be one of {', '.join(ASSOCIATED)}", "kind")
-    model, level_model = app.service.associated_pixels(series_id, kind)
     media_type = choose_media_type(request.header("accept"), "image/png", ("image/png", "image/jpeg"))
-    key = (series_id, "associated", kind, media_type, model.revision)  # a changed series: new key
-    body = app.service.tiles.get(key)
-    if body is None:
-        body = encoders.encode(app.service.compose_level(model, level_model), media_type,
-                               quality=app.settings.jpeg_quality, png_level=app.settings.png_compression_level)
-        app.service.tiles.put(key, body)
+    body = app.service.associated_image(series_id, kind, media_type)
     return Response(200, body, media_type, {"Cache-Control": TILE_CACHE_CONTROL})
 
 

@@ -235,11 +235,12 @@ def test_no_free_place_and_over_budget_renders_answer_503_with_retry_after(big_s
         assert server.get(base + "/info.json")[0] == 200
         answers: list[tuple[int, dict[str, str], bytes, float]] = []
 
-        def fetch() -> None:
-            # 10000 x 7500 from level 0: all 432 tiles, far more than a second's work.
-            answers.append(get(server, f"{base}/full/max/0/default.png"))
+        def fetch(n: int) -> None:
+            # About 10000 x 7500 from level 0: all 432 tiles, far more than a second's work. Four distinct
+            # images: identical requests would wait for one render (single-flight) instead of for a place.
+            answers.append(get(server, f"{base}/full/{10000 - n},/0/default.png"))
 
-        threads = [threading.Thread(target=fetch) for _ in range(4)]
+        threads = [threading.Thread(target=fetch, args=(n,)) for n in range(4)]
         for thread in threads:
             thread.start()
             time.sleep(0.05)

@@ -215,9 +215,12 @@ def test_a_profile_other_than_srgb_is_embedded_in_every_tile(ours, source, tmp_p
     other = srgb.replace("sRGB".encode("utf-16-be"), "xRGB".encode("utf-16-be")).replace(b"sRGB", b"xRGB")
     for syntax, media_type in ((LOSSY["jpeg-baseline"], "image/jpeg"), (LOSSLESS["explicit"], "image/png")):
         series = series_of(ours, write_slide(tmp_path / syntax, source, downsamples=(1,), icc=other,
-                                             transfer_syntax=syntax))
+                                             transfer_syntax=syntax, associated=("label",)))
         content_type, _, body = tile(ours, series, 0, 1, 1)
         assert content_type == media_type and Image.open(io.BytesIO(body)).info.get("icc_profile") == other
+        # Associated images go through the same encoder: the slide's profile in them too.
+        status, _, label = ours.get(f"/wsi/associated/{series}/label")
+        assert status == 200 and Image.open(io.BytesIO(label)).info.get("icc_profile") == other
     series = series_of(ours, write_slide(tmp_path / "srgb", source, downsamples=(1,), icc=srgb,
                                          transfer_syntax=LOSSY["jpeg-baseline"]))
     assert "icc_profile" not in Image.open(io.BytesIO(tile(ours, series, 0, 1, 1)[2])).info

@@ -1,7 +1,10 @@
 import threading
+import time
 
 import numpy as np
-from wsi.cache import ENTRY_OVERHEAD, ByteBudgetLRU, size_of
+import pytest
+from wsi.cache import ENTRY_OVERHEAD, ByteBudgetLRU, Memo, SingleFlight, size_of
+from wsi.errors import NotFound, Overloaded
 
 OVERHEAD = ENTRY_OVERHEAD
 
@@ -64,3 +67,78 @@ def test_concurrent_puts_keep_accounting_exact():
     for t in threads:
         t.join()
     assert cache.used_bytes == (10 + OVERHEAD) * len(cache) <= 50 * (10 + OVERHEAD)
+
+
+# ---- single-flight --------------------------------------------------------------------------------------------
+
+def run_together(n: int, work) -> list:
+    """Start n threads on work() at once; their results or exceptions, in order."""
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def one(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work()
+        except BaseException as error:  # the test looks at what each thread got
+            results[i] = error
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    return results
+
+
+def slow(value, calls: list, seconds: float = 0.2):
+    def compute():
+        calls.append(threading.get_ident())
+        time.sleep(seconds)  # long enough for every thread to arrive while it runs
+        if isinstance(value, BaseException):
+            raise value
+        return value
+    return compute
+
+
+def test_concurrent_cold_requests_compute_once_and_share_the_value():
+    memo, calls = Memo(1 << 20), []
+    results = run_together(16, lambda: memo.get_or_compute("k", slow(b"v" * 10, calls)))
+    assert len(calls) == 1 and all(r == b"v" * 10 for r in results)
+    assert memo.get_or_compute("k", slow(b"other", calls)) == b"v" * 10 and len(calls) == 1  # kept
+
+
+def test_an_error_is_given_to_every_waiter_and_nothing_is_kept():
+    memo, calls = Memo(1 << 20), []
+    results = run_together(8, lambda: memo.get_or_compute("k", slow(NotFound("gone"), calls)))
+    assert len(calls) == 1 and all(isinstance(r, NotFound) and str(r) == "gone" for r in results)
+    assert len(memo) == 0 and len(memo._flights) == 0
+    assert memo.get_or_compute("k", lambda: b"back") == b"back"  # the next request computes again
+
+
+def test_different_keys_do_not_wait_for_each_other():
+    flights, calls = SingleFlight(), []
+    started = time.monotonic()
+    results = run_together(4, lambda: flights.run(threading.get_ident(), slow(1, calls)))
+    assert results == [1] * 4 and len(calls) == 4 and time.monotonic() - started < 0.7
+
+
+def test_waiting_is_bounded():
+    flights, calls = SingleFlight(wait_seconds=0.05), []
+    results = run_together(2, lambda: flights.run("k", slow(1, calls, seconds=0.5)))
+    assert sorted(type(r).__name__ for r in results) == ["Overloaded", "int"]
+    assert any(isinstance(r, Overloaded) and "computing the same" in str(r) for r in results)
+
+
+def test_asking_again_for_a_key_being_computed_by_the_same_thread_fails_instead_of_hanging():
+    flights = SingleFlight()
+    with pytest.raises(RuntimeError, match="asked for again"):
+        flights.run("k", lambda: flights.run("k", lambda: 1))
+    assert len(flights) == 0
+
+
+def test_an_invalid_cached_value_is_computed_again():
+    memo = Memo(1 << 20)
+    memo.get_or_compute("k", lambda: ("old", 1))
+    assert memo.get_or_compute("k", lambda: ("new", 2), valid=lambda v: v[0] == "new") == ("new", 2)

@@ -3,19 +3,23 @@
 import io
 import json
 import re
-from dataclasses import dataclass, field, replace
+import threading
+import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
-from wsi.cache import ByteBudgetLRU
+from wsi.cache import Memo
 from wsi.config import Settings
 from wsi.errors import NotFound
 from wsi.http import Request
 from wsi.iiif_routes import ROUTES, get_frames, get_manifest, get_tiles, routes_for
 from wsi.pyramid import Level, Pyramid
+from wsi.radiology import FrameInfo, RadiologyFrames
 from wsi.render_gate import RenderGate
+from wsi.service import ImageSource, SlideService
 
 SLIDE = "11111111-22222222-33333333-44444444-55555555"
 CT = "aaaaaaaa-bbbbbbbb-cccccccc-dddddddd-eeeeeeee"
@@ -30,26 +34,32 @@ def slide_pixels(width: int, height: int) -> np.ndarray:
     return np.stack([xs % 256, ys % 256, (xs // 64 + ys // 64) % 2 * 200], -1).astype(np.uint8)
 
 
-@dataclass
-class FakeFrame:
-    instance_id: str
-    frame: int
-    rows: int
-    columns: int
+class FakeRadiology(RadiologyFrames):
+    """Real virtual pyramids of frames (RadiologyFrames.reader) over the fake's in-memory displayed frames."""
+
+    def __init__(self, fake: "FakeService", levels: Memo) -> None:
+        super().__init__(None, fake, None, levels, levels)
+        self.fake = fake
+
+    def ordered_frames(self, series_id):
+        return self.fake.ordered_frames(series_id)
+
+    def locate(self, resource_id, index):
+        return self.fake.locate(resource_id, index)
+
+    def display_pixels(self, instance_id, frame):
+        self.fake.reads.append((instance_id, frame))
+        return self.fake.frames[(instance_id, frame)]
 
 
-@dataclass
-class FakeService:
-    """The subset of SlideService the IIIF handlers use, over in-memory images."""
+class FakeService(SlideService):
+    """A real SlideService (answers, renders, the gate) over in-memory images instead of Orthanc's frames."""
 
-    levels: list[np.ndarray] = field(default_factory=list)
-    frames: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
-    tile: int = 128
-    tiles: ByteBudgetLRU = field(default_factory=lambda: ByteBudgetLRU(64 << 20))
-    decoded: ByteBudgetLRU = field(default_factory=lambda: ByteBudgetLRU(64 << 20))
-    reads: list = field(default_factory=list)
-
-    def __post_init__(self):
+    def __init__(self) -> None:
+        super().__init__(None, 128 << 20)
+        self.tile = 128
+        self.delay = 0.0  # seconds per tile read
+        self.reads: list = []
         base = slide_pixels(1000, 700)
         self.levels = [base, base[::2, ::2].copy(), base[::4, ::4].copy()]
         small = (np.arange(300 * 200) % 251).astype(np.uint8).reshape(200, 300)
@@ -59,6 +69,9 @@ class FakeService:
         # Ordered series: a small single-frame instance, a two-frame instance, a big radiograph.
         self.frames = {(CT_INSTANCES[0], 0): small, (CT_INSTANCES[1], 0): tall, (CT_INSTANCES[1], 1): 255 - tall,
                        (CT_INSTANCES[2], 0): big}
+        self.level_cache = Memo(64 << 20)
+        self.series = self
+        self.radiology = FakeRadiology(self, self.level_cache)
 
     # ---- whole-slide
     def series_model(self, series_id):
@@ -72,25 +85,20 @@ class FakeService:
         if series_id != SLIDE:
             raise NotFound(f"series {series_id} is not a whole-slide image")
         pyramid = Pyramid(tuple(Level(p.shape[1], p.shape[0], self.tile, self.tile) for p in self.levels))
-        return SimpleNamespace(pyramid=pyramid, levels=list(pyramid.levels), revision=(("i1", "v1"), ("i2", "v1")),
-                               associated={}, default_optical_path="1", default_focal_plane=0)
+        return SimpleNamespace(series_id=SLIDE, pyramid=pyramid, levels=list(pyramid.levels),
+                               revision=(("i1", "v1"), ("i2", "v1")), associated={})
 
-    def level(self, model, index):
-        return model.levels[index]
+    def slide_image(self, model):
+        return ImageSource(("slide", SLIDE, model.revision), model.pyramid, self.read_tile_rgb)
 
-    def locate(self, model, level, tx, ty, path, plane):
-        return None  # no stored frames here: every image is rendered
-
-    def read_tile_rgb(self, model, level, tx, ty):
+    def read_tile_rgb(self, level, tx, ty):
         self.reads.append(level)
+        time.sleep(self.delay)
         t = self.tile
         out = np.full((t, t, 3), 255, np.uint8)
         part = self.levels[level][ty * t:(ty + 1) * t, tx * t:(tx + 1) * t]
         out[: part.shape[0], : part.shape[1]] = part
         return out
-
-    def icc_profile(self, model):
-        return None
 
     def series_tags(self, series_id):
         if series_id not in (SLIDE, CT):
@@ -100,33 +108,28 @@ class FakeService:
                 "SeriesDescription": "Series", "PatientID": "42"}
 
     # ---- frames
-    def resource_kind(self, resource_id):
-        if resource_id in (SLIDE, CT):
-            return "series"
-        if resource_id in CT_INSTANCES:
-            return "instance"
-        raise NotFound(resource_id)
-
     def ordered_frames(self, series_id):
         if series_id == SLIDE:  # Orthanc orders a slide's instances too: their frames are tiles
-            return [FakeFrame(CT_INSTANCES[0], 0, self.tile, self.tile)]
+            return [FrameInfo(CT_INSTANCES[0], 0, self.tile, self.tile)]
         if series_id != CT:
             raise NotFound(series_id)
-        return [FakeFrame(i, f, p.shape[0], p.shape[1]) for (i, f), p in self.frames.items()]
+        return [FrameInfo(i, f, p.shape[0], p.shape[1]) for (i, f), p in self.frames.items()]
 
-    def instance_frame_count(self, instance_id):
-        return sum(1 for i, _ in self.frames if i == instance_id)
+    def locate(self, resource_id, index):
+        if resource_id == SLIDE:
+            raise NotFound("whole-slide")
+        if resource_id == CT:
+            frames = self.ordered_frames(CT)
+            if index >= len(frames):
+                raise NotFound(f"series {CT} has {len(frames)} frames")
+            return frames[index]
+        if (resource_id, index) not in self.frames:
+            raise NotFound(f"no frame {index} of {resource_id}")
+        rows, columns = self.frames[(resource_id, index)].shape[:2]
+        return FrameInfo(resource_id, index, rows, columns)
 
     def instance_version(self, instance_id):
         return "v1"
-
-    def instance_tags(self, instance_id):
-        first = self.frames[(instance_id, 0)]
-        return {"0028,0010": str(first.shape[0]), "0028,0011": str(first.shape[1])}
-
-    def read_frame_display(self, instance_id, frame):
-        self.reads.append((instance_id, frame))
-        return self.frames[(instance_id, frame)]
 
 
 @pytest.fixture
@@ -158,6 +161,25 @@ def test_a_render_finding_no_place_answers_503_with_retry_after_and_cors(app):
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert b"IIIFMaxConcurrentRenders" in response.body
     assert call(app, f"/wsi/iiif/tiles/{SLIDE}/full/300,/0/default.png").status == 200  # place given back
+
+
+def test_concurrent_identical_renders_compute_once_and_waiters_hold_no_place(app):
+    """16 requests for one image through a gate with a single place and no queue: one renders, all get it."""
+    app.renders = RenderGate(slots=1, queue_seconds=0, large_pixels=1, release=lambda: None)
+    app.service.delay = 0.01
+    barrier, answers = threading.Barrier(16), []
+
+    def one():
+        barrier.wait()
+        answers.append(call(app, f"/wsi/iiif/tiles/{SLIDE}/full/300,/0/default.png"))
+
+    threads = [threading.Thread(target=one) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert [a.status for a in answers] == [200] * 16 and len({a.body for a in answers}) == 1
+    assert len(app.service.reads) == 12  # the 4x3 tiles of level 1, read once
 
 
 def test_base_uri_redirects_to_info_json(app):
@@ -293,8 +315,8 @@ def test_big_frame_is_tiled_and_served_by_tiles(app):
     assert pixels.ndim == 2 and pixels[:150].min() > 190 and pixels[200:].max() < 10
     thumb = image(call(app, f"/wsi/iiif/frames/{CT}/3/full/,120/0/default.jpg"))
     assert thumb.size == (100, 120)
-    # The decoded frame is read through the service (which caches it); downscaled levels are cached too.
-    assert any(key[0] == "iiif-frame-level" for key in app.service.decoded._items)
+    # The displayed frame is read through the service (which caches it); downscaled levels are cached too.
+    assert len(app.service.level_cache) >= 1
 
 
 @pytest.mark.parametrize("path", [

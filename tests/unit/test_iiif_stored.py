@@ -1,9 +1,8 @@
 """When an IIIF image request is exactly one stored tile, the stored JPEG can be sent as it is."""
 
 import pytest
-from wsi.iiif_render import Limits, plan_render
+from wsi.iiif_render import Limits, aligned_tile, plan_render
 from wsi.iiif_request import parse_image_request
-from wsi.iiif_routes import aligned_tile
 from wsi.pyramid import Level, Pyramid
 
 PYRAMID = Pyramid((Level(1000, 700, 256, 256), Level(500, 350, 256, 256), Level(250, 175, 128, 128)))

@@ -1,6 +1,9 @@
 """The tile service end to end on a fake Orthanc: routes, negotiation, errors, caching."""
 
 import io
+import logging
+import threading
+import time
 
 import imagecodecs
 import numpy as np
@@ -357,13 +360,94 @@ def test_an_instance_id_where_a_series_is_expected_is_not_found(world):
 
 
 def test_series_models_and_instance_versions_kept_are_bounded(monkeypatch):
-    monkeypatch.setattr("wsi.service._MAX_SERIES", 2)
-    monkeypatch.setattr("wsi.service._MAX_VERSIONS", 3)
+    monkeypatch.setattr("wsi.series_repository._MAX_SERIES", 2)
+    monkeypatch.setattr("wsi.series_repository._MAX_VERSIONS", 3)
     fake = FakeOrthanc()
     series = [fake.add_series([(wsi_tags(256, 256, 256), JPEG, tile_frames(source(256, 256), 256, JPEG))] * 2,
                               WSI_SOP_CLASS)[0] for _ in range(4)]
     app = fresh_app(fake)
     for series_id in series:
         assert call(app, get_tile, series_id, "0", "0", "0").status == 200
-    assert len(app.service._series) == 2 and len(app.service._versions) == 3
+    assert len(app.service.series._series) == 2 and len(app.service.series._versions) == 3
     assert call(app, get_tile, series[0], "0", "0", "0").status == 200  # forgotten: read again
+
+
+# ---- single-flight: N concurrent cold requests, one computation ----------------------------------------------
+
+def together(n, work):
+    barrier, results = threading.Barrier(n), [None] * n
+
+    def one(i):
+        barrier.wait()
+        results[i] = work()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+def slow_orthanc(fake, seconds=0.1):
+    """Every Orthanc read takes a while, as a cold frame does: the 16 requests all arrive during it."""
+    real = fake.get_bytes
+
+    def get_bytes(uri):
+        time.sleep(seconds)
+        return real(uri)
+
+    fake.get_bytes = get_bytes
+
+
+@pytest.mark.parametrize(("route", "groups", "headers"), [
+    ("native tile", ("1", "2", "1"), {}),
+    ("pass-through tile", ("0", "1", "0"), {}),
+    ("decoded jpeg tile as png", ("0", "1", "1"), {"accept": "image/png"}),
+])
+def test_concurrent_cold_tile_requests_read_and_decode_once(world, route, groups, headers, caplog):
+    fake, _, series_id, _, _, _ = world
+    app = fresh_app(fake)
+    call(app, get_pyramid, series_id)  # the model is read; the frame is cold
+    slow_orthanc(fake)
+    before = len(fake.calls)
+    with caplog.at_level(logging.DEBUG, logger="wsi"):
+        answers = together(16, lambda: call(app, get_tile, series_id, *groups, headers=headers))
+    assert all(a.status == 200 and a.body == answers[0].body for a in answers)
+    frame_reads = [c for c in fake.calls[before:] if "/frames/" in c]
+    assert len(frame_reads) == 1, frame_reads
+    decodes = [r for r in caplog.records if r.getMessage().startswith("decoded frame")]
+    assert len(decodes) == (0 if route == "pass-through tile" else 1)
+
+
+def test_concurrent_cold_series_and_iiif_render_are_computed_once(world):
+    fake, _, series_id, _, _, _ = world
+    app = fresh_app(fake)
+    slow_orthanc(fake, 0.02)
+    renders = []
+    real_admit = app.renders.admit
+
+    def counting_admit(*args):
+        renders.append(args)
+        return real_admit(*args)
+
+    app.renders.admit = counting_admit
+    tail = f"{series_id}/0,0,600,400/150,/0/default.png"
+    answers = together(16, lambda: iiif(app, get_tiles, tail))
+    assert all(a.status == 200 and a.body == answers[0].body for a in answers)
+    assert len(renders) == 1
+    assert sum(c == f"/series/{series_id}/instances" for c in fake.calls) == 1  # one model read for all
+
+
+def test_a_failed_cold_request_fails_every_waiter_and_is_not_kept(world):
+    fake, _, series_id, _, _, ids = world
+    app = fresh_app(fake)
+    call(app, get_pyramid, series_id)
+    raw_uri = f"/instances/{ids[1]}/frames/5/raw"
+    good = fake.paths.pop(raw_uri)
+    slow_orthanc(fake)
+    answers = together(8, lambda: call(app, get_tile, series_id, "1", "2", "1"))
+    assert [a.status for a in answers] == [404] * 8
+    assert sum(c == raw_uri for c in fake.calls) == 1
+    fake.paths[raw_uri] = good
+    assert call(app, get_tile, series_id, "1", "2", "1").status == 200

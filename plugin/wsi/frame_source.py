@@ -1,0 +1,194 @@
+"""FrameSource: the stored frames of whole-slide series, as stored (pass-through) or decoded to RGB.
+
+Raw frames are read single-flight; decoded tiles, pixel formats and ICC profiles are cached under keys that
+carry the instance's version (FileUuid), so an old entry never answers for new content. The debug log says
+each time a frame is read from Orthanc and decoded (the integration test counts them).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import codec
+from .cache import Memo, SingleFlight
+from .colour import is_srgb_profile
+from .errors import BadRequest, NotFound, UnsupportedFeature
+from .frames import FrameRef
+from .markers import embed_icc_in_jpeg
+from .series import LevelModel, SeriesModel
+from .series_repository import OrthancReader, SeriesRepository
+
+log = logging.getLogger(__name__)
+
+# Native YBR_FULL_422 frames are cut from the whole pixel data, read per tile: only up to this size.
+WHOLE_PIXEL_DATA_MAX_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile position of a level, located: `ref` is None for a hole of a sparse level (background)."""
+
+    model: SeriesModel
+    level: LevelModel
+    ref: FrameRef | None
+
+
+class FrameSource:
+    def __init__(self, orthanc: OrthancReader, series: SeriesRepository, pixels: Memo, facts: Memo) -> None:
+        self._orthanc = orthanc
+        self._series = series
+        self._pixels = pixels  # decoded tiles and frames
+        self._facts = facts  # pixel formats, ICC profiles
+        self._raw_reads = SingleFlight()
+
+    # ---- where a tile is --------------------------------------------------------------------------
+    @staticmethod
+    def level(model: SeriesModel, index: int) -> LevelModel:
+        if not 0 <= index < len(model.levels):
+            raise NotFound(f"level {index} outside 0..{len(model.levels) - 1}")
+        return model.levels[index]
+
+    @staticmethod
+    def select(model: SeriesModel, optical_path: str | None, focal_plane: str | int | None) -> tuple[str, int]:
+        """Validated (optical path, focal plane index); defaults: first path, plane nearest the middle."""
+        path = model.default_optical_path if optical_path in (None, "") else str(optical_path)
+        if path not in {p.identifier for p in model.optical_paths}:
+            raise BadRequest(f"unknown optical path {path[:40]!r}", "optical-path")
+        if focal_plane in (None, ""):
+            return path, model.default_focal_plane
+        try:
+            plane = int(focal_plane)
+        except (TypeError, ValueError):
+            raise BadRequest("focal-plane must be an index", "focal-plane") from None
+        if not 0 <= plane < len(model.focal_planes_um):
+            raise BadRequest(f"focal-plane out of range 0..{len(model.focal_planes_um) - 1}", "focal-plane")
+        return path, plane
+
+    def tile(self, model: SeriesModel, level: int, tx: int, ty: int, optical_path: str | None = None,
+             focal_plane: str | int | None = None) -> Tile:
+        level_model = self.level(model, level)
+        path, plane = self.select(model, optical_path, focal_plane)
+        lv = level_model.level
+        if not (0 <= tx < lv.tiles_x and 0 <= ty < lv.tiles_y):
+            raise NotFound(f"tile ({tx}, {ty}) outside the level's {lv.tiles_x}x{lv.tiles_y} tiles")
+        return Tile(model, level_model, level_model.frames.lookup((tx, ty, path, plane)))
+
+    # ---- stored frames ----------------------------------------------------------------------------
+    def raw_frame(self, instance_id: str, frame: int, version: str, fmt: codec.PixelFormat | None = None) -> bytes:
+        """The frame's stored bytes; concurrent reads of one frame are one GET."""
+        def read() -> bytes:
+            log.debug("reading frame %d of instance %s", frame, instance_id)
+            if fmt is not None and codec.orthanc_cannot_split(fmt):
+                return self._cut_native_frame(instance_id, frame, fmt)
+            return self._orthanc.get_bytes(f"/instances/{instance_id}/frames/{frame}/raw")
+
+        return self._raw_reads.run((instance_id, version, frame), read)
+
+    def _cut_native_frame(self, instance_id: str, frame: int, fmt: codec.PixelFormat) -> bytes:
+        """A frame Orthanc cannot index (codec.orthanc_cannot_split), cut from the whole pixel data."""
+        total = codec.native_frame_size(fmt) * self._series.frame_count(instance_id)
+        if total > WHOLE_PIXEL_DATA_MAX_BYTES:
+            raise UnsupportedFeature(f"native {fmt.photometric} instance of {total >> 20} MB: Orthanc cannot "
+                                     f"read its frames one by one, and reading it whole for each tile is refused")
+        # For native pixel data, Orthanc 1.10 lists one item under /content/7fe0-0010: the whole value.
+        whole = self._orthanc.get_bytes(f"/instances/{instance_id}/content/7fe0-0010/0")
+        return codec.cut_native_frame(whole, fmt, frame)
+
+    def pixel_format(self, instance_id: str, version: str, tags: dict, syntax: str) -> codec.PixelFormat:
+        return self._facts.get_or_compute(("fmt", instance_id, version),
+                                          lambda: self._format_for(instance_id, tags, syntax), lambda _: 512)
+
+    def _format_for(self, instance_id: str, tags: dict, syntax: str) -> codec.PixelFormat:
+        palette = None
+        if str(tags.get("0028,0004", "")).strip().upper() == "PALETTE COLOR":
+            # Orthanc's JSON gives the (binary) palette LUT data as null: read the raw values.
+            palette = tuple(self._orthanc.get_bytes(f"/instances/{instance_id}/content/0028-{tag}")
+                            for tag in ("1201", "1202", "1203"))
+        return codec.PixelFormat.from_dicom_json(tags, syntax, palette)
+
+    def slide_format(self, model: SeriesModel, instance_id: str) -> codec.PixelFormat:
+        return self.pixel_format(instance_id, model.versions.get(instance_id, ""), model.pixel_tags[instance_id],
+                                 model.transfer_syntaxes[instance_id])
+
+    # ---- whole-slide tiles ------------------------------------------------------------------------
+    def stored_media_type(self, tile: Tile) -> str:
+        """What a tile goes out as unless asked otherwise: stored JPEG as stored, anything else lossless."""
+        if tile.ref is not None and codec.can_pass_through_jpeg(self.slide_format(tile.model, tile.ref[0])):
+            return "image/jpeg"
+        return "image/png"
+
+    def stored_jpeg(self, tile: Tile) -> bytes | None:
+        """The stored frame as it is (the slide's ICC profile embedded) when browsers show it right; else None.
+
+        Decided per frame from its own header (microseconds): a frame unlike its neighbours (another
+        encoder, a damaged header) must not decide for them, nor they for it.
+        """
+        if tile.ref is None:
+            return None
+        fmt = self.slide_format(tile.model, tile.ref[0])
+        if not codec.can_pass_through_jpeg(fmt):
+            return None
+        raw = self.raw_frame(*tile.ref, tile.model.versions.get(tile.ref[0], ""))
+        if not codec.can_pass_through_jpeg(fmt, raw):
+            return None
+        icc = self.icc_profile(tile.model)
+        return embed_icc_in_jpeg(raw, icc) if icc else raw
+
+    def tile_rgb(self, tile: Tile) -> np.ndarray:
+        """uint8 RGB pixels of one tile: the decoded frame (cached, single-flight) or the background."""
+        if tile.ref is None:
+            lv = tile.level.level
+            background = np.empty((lv.tile_height, lv.tile_width, 3), np.uint8)
+            background[:] = tile.model.background_rgb
+            return background
+        return self.decode(tile.model, tile.ref)
+
+    def decode(self, model: SeriesModel, ref: FrameRef) -> np.ndarray:
+        instance_id, frame = ref
+        version = model.versions.get(instance_id, "")
+
+        def decode() -> np.ndarray:
+            fmt = self.slide_format(model, instance_id)
+            pixels = codec.to_rgb8(codec.decode_frame(self.raw_frame(instance_id, frame, version, fmt), fmt), fmt)
+            log.debug("decoded frame %d of instance %s", frame, instance_id)
+            return pixels
+
+        return self._pixels.get_or_compute(("tile", instance_id, version, frame), decode)
+
+    def read_tile_rgb(self, model: SeriesModel, level: int, tx: int, ty: int) -> np.ndarray:
+        """A tile of the default plane, for IIIF renders (the model is the one the answer is cached under)."""
+        return self.tile_rgb(self.tile(model, level, tx, ty))
+
+    def icc_profile(self, model: SeriesModel) -> bytes | None:
+        """The slide's ICC profile to embed in answers; None when it has none or it is plain sRGB."""
+        source = model.icc_source
+        if source is None:
+            return None
+
+        def read() -> bytes:
+            try:
+                icc = self._orthanc.get_bytes(f"/instances/{source[0]}/content/0048-0105/{source[1]}/0028-2000")
+            except NotFound:
+                return b""
+            return b"" if icc and is_srgb_profile(icc) else icc
+
+        return self._facts.get_or_compute(("icc", *source, model.versions.get(source[0], "")), read) or None
+
+    def compose_level(self, model: SeriesModel, level_model: LevelModel) -> np.ndarray:
+        """A whole (small) level or associated image stitched from its frames, cropped to its size."""
+        level = level_model.level
+        out = np.empty((level.tiles_y * level.tile_height, level.tiles_x * level.tile_width, 3), np.uint8)
+        out[:] = model.background_rgb
+        path = level_model.optical_path or model.default_optical_path
+        plane = 0 if level_model.optical_path else model.default_focal_plane
+        for ty in range(level.tiles_y):
+            for tx in range(level.tiles_x):
+                ref = level_model.frames.lookup((tx, ty, path, plane))
+                if ref is not None:
+                    tile = self.decode(model, ref)
+                    y, x = ty * level.tile_height, tx * level.tile_width
+                    out[y:y + tile.shape[0], x:x + tile.shape[1]] = tile[: out.shape[0] - y, : out.shape[1] - x]
+        return out[: level.height, : level.width]
