@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .errors import DecodeError
-from .markers import jpeg_header, jpeg_stream_colour
+from .markers import jpeg_header, stream_colour
 from .pixel_format import PixelFormat
 from .transfer_syntaxes import JPEG_BASELINE, JPEG_EXTENDED
 
@@ -35,4 +35,4 @@ def can_pass_through_jpeg(fmt: PixelFormat, data: bytes | None = None) -> bool:
         return False
     if fmt.rows and fmt.columns and (header.height, header.width) != (fmt.rows, fmt.columns):
         return False  # a header lying about its size goes to the decoder's guard, not to browsers
-    return fmt.photometric != "RGB" or jpeg_stream_colour(data) is not None
+    return fmt.photometric != "RGB" or stream_colour(header) is not None
