@@ -157,11 +157,6 @@ def _optical_paths(get: TagReader, instance_id: str) -> list[OpticalPath]:
     return paths or [OpticalPath("0")]
 
 
-def _frame_path(frame: TagReader, shared: TagReader, default: str) -> str:
-    return frame.item(OPTICAL_PATH_ID_SEQ).text(OPTICAL_PATH_ID) or \
-        shared.item(OPTICAL_PATH_ID_SEQ).text(OPTICAL_PATH_ID) or default
-
-
 def _full_z_values(get: TagReader) -> list[float]:
     """Focal planes of a TILED_FULL instance, in frame order (µm)."""
     count = max(1, get.integer(FOCAL_PLANES, 1))
@@ -176,8 +171,8 @@ def _sparse_positions(get: TagReader) -> list[tuple[int, int, float, str]] | Non
     frames = get.items(PER_FRAME_FG)
     if len(frames) != get.integer(NUMBER_OF_FRAMES, 1) or not frames:
         return None
-    shared = get.item(SHARED_FG)
-    default_path = _optical_paths(get, "")[0].identifier
+    shared = get.item(SHARED_FG).item(OPTICAL_PATH_ID_SEQ).text(OPTICAL_PATH_ID)
+    default_path = shared or _optical_paths(get, "")[0].identifier
     out = []
     for frame in frames:
         position = frame.item(PLANE_POSITION_SLIDE)
@@ -185,7 +180,7 @@ def _sparse_positions(get: TagReader) -> list[tuple[int, int, float, str]] | Non
         if column < 1 or row < 1:
             return None
         z = (position.numbers(Z_OFFSET) or [0.0])[0]
-        out.append((column, row, z, _frame_path(frame, shared, default_path)))
+        out.append((column, row, z, frame.item(OPTICAL_PATH_ID_SEQ).text(OPTICAL_PATH_ID) or default_path))
     return out
 
 
