@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .codec import PixelFormat, TagReader, to_rgb8
+from .dicom_tags import TagReader
+from .pixel_format import PixelFormat
+from .rgb8 import to_rgb8
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,7 @@ def render_for_display(
     attrs = _Attributes(tags, frame_index)
     values = apply_modality(pixels, attrs)
     out = apply_voi(values, attrs)
-    shape = (attrs.text("2050,0020") or "").strip().upper()
+    shape = attrs.text("2050,0020").upper()
     if fmt.photometric == "MONOCHROME1" or shape == "INVERSE":
         out = 255 - out
     return out
@@ -48,11 +50,9 @@ class _Attributes:
         per_frame = top.sequence(PER_FRAME_GROUPS)
         groups = per_frame[frame_index : frame_index + 1] + top.sequence(SHARED_GROUPS)[:1]
         for group in groups:
-            for value in group.values():  # each functional group macro is a one-item sequence
-                if isinstance(value, list) and value and isinstance(value[0], dict):
-                    scopes.append(TagReader(value[0]))
-                elif isinstance(value, dict) and isinstance(value.get("Value"), list) and value["Value"]:
-                    scopes.append(TagReader(value["Value"][0]))
+            reader = TagReader(group)
+            for tag in group:  # each functional group macro is a one-item sequence
+                scopes.extend(reader.items(tag)[:1])
         self._scopes = [*scopes, top]
 
     def _first(self, tag: str) -> TagReader | None:
@@ -62,9 +62,9 @@ class _Attributes:
         scope = self._first(tag)
         return scope.numbers(tag) if scope else []
 
-    def text(self, tag: str) -> str | None:
+    def text(self, tag: str) -> str:
         scope = self._first(tag)
-        return scope.text(tag) if scope else None
+        return scope.text(tag) if scope else ""
 
     def sequence(self, tag: str) -> list[dict[str, Any]]:
         return next((s.sequence(tag) for s in self._scopes if s.sequence(tag)), [])
@@ -91,7 +91,7 @@ def apply_modality(pixels: np.ndarray, attrs: _Attributes) -> np.ndarray:
 def apply_voi(values: np.ndarray, attrs: _Attributes) -> np.ndarray:
     """Modality values -> uint8: first window, else the VOI LUT Sequence, else min..max."""
     centers, widths = attrs.numbers("0028,1050"), attrs.numbers("0028,1051")
-    function = (attrs.text("0028,1056") or "LINEAR").strip().upper()
+    function = (attrs.text("0028,1056") or "LINEAR").upper()
     if centers and widths:
         scaled = window(values, centers[0], widths[0], function)
         if scaled is not None:

@@ -6,10 +6,14 @@ multi-values joined by backslashes, sequences as lists of dicts) and its transfe
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .colour import lab_to_rgb8
+from .dicom_tags import TagReader
 from .frames import FrameIndex, FullBlock
 from .pyramid import Level, Pyramid, consistent_levels
 
@@ -47,6 +51,10 @@ class InstanceRecord:
     # What Orthanc stores for this instance now (its FileUuid): the id hashes the UIDs, so a series
     # deleted and stored again with other pixels keeps its ids; the stored file does not.
     version: str = ""
+
+    @functools.cached_property
+    def reader(self) -> TagReader:
+        return TagReader(self.tags)
 
 
 Revision = tuple[tuple[str, str], ...]  # sorted (instance id, version): what a series holds, content included
@@ -103,40 +111,15 @@ class SeriesModel:
         return self.optical_paths[0].icc_source if self.optical_paths else None
 
 
-# ---- small readers of the short JSON form ---------------------------------------------------------
+# ---- reading the tags (dicom_tags.TagReader) ------------------------------------------------------
 
-def _text(tags: dict, tag: str, default: str = "") -> str:
-    value = tags.get(tag)
-    return value.strip() if isinstance(value, str) else default
-
-
-def _int(tags: dict, tag: str, default: int = 0) -> int:
-    try:
-        return int(float(_text(tags, tag).split("\\")[0]))
-    except ValueError:
-        return default
+def _reader(tags: Mapping[str, Any] | TagReader) -> TagReader:
+    return tags if isinstance(tags, TagReader) else TagReader(tags)
 
 
-def _floats(tags: dict, tag: str) -> list[float]:
-    try:
-        return [float(v) for v in _text(tags, tag).split("\\") if v.strip()]
-    except ValueError:
-        return []
-
-
-def _item(tags: dict, seq: str) -> dict:
-    value = tags.get(seq)
-    return value[0] if isinstance(value, list) and value and isinstance(value[0], dict) else {}
-
-
-def _items(tags: dict, seq: str) -> list[dict]:
-    value = tags.get(seq)
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def image_flavor(tags: dict) -> str:
+def image_flavor(tags: Mapping[str, Any] | TagReader) -> str:
     """Value 3 of Image Type; absent (OrthancWSIDicomizer 1.1 writes none) counts as VOLUME."""
-    values = _text(tags, IMAGE_TYPE).upper().split("\\")
+    values = _reader(tags).text(IMAGE_TYPE).upper().split("\\")
     return values[2].strip() if len(values) >= 3 else "VOLUME"
 
 
@@ -144,18 +127,19 @@ def _close(a: tuple[float, float], b: tuple[float, float], tolerance: float = 0.
     return all(abs(u - v) <= tolerance * max(abs(u), abs(v)) for u, v in zip(a, b, strict=True))
 
 
-def pixel_spacing_mm(tags: dict) -> tuple[float, float] | None:
+def pixel_spacing_mm(tags: Mapping[str, Any] | TagReader) -> tuple[float, float] | None:
     """(x, y) spacing in mm: PixelSpacing is (row spacing, column spacing) = (y, x).
 
     OrthancWSIDicomizer 1.1 divides the imaged volume's height by the columns and its width by the
     rows on non-square slides; when PixelSpacing is exactly that mix-up, the imaged volume wins.
     """
-    spacing = _floats(_item(_item(tags, SHARED_FG), PIXEL_MEASURES), PIXEL_SPACING)
+    get = _reader(tags)
+    spacing = get.item(SHARED_FG).item(PIXEL_MEASURES).numbers(PIXEL_SPACING)
     if len(spacing) < 2:
-        spacing = _floats(_item(_item(tags, PER_FRAME_FG), PIXEL_MEASURES), PIXEL_SPACING)
+        spacing = get.item(PER_FRAME_FG).item(PIXEL_MEASURES).numbers(PIXEL_SPACING)
     stated = (spacing[1], spacing[0]) if len(spacing) >= 2 and spacing[0] > 0 and spacing[1] > 0 else None
-    width, height = _floats(tags, IMAGED_WIDTH), _floats(tags, IMAGED_HEIGHT)
-    columns, rows = _int(tags, TOTAL_COLUMNS), _int(tags, TOTAL_ROWS)
+    width, height = get.numbers(IMAGED_WIDTH), get.numbers(IMAGED_HEIGHT)
+    columns, rows = get.integer(TOTAL_COLUMNS), get.integer(TOTAL_ROWS)
     if not (width and height and columns and rows and width[0] > 0 and height[0] > 0):
         return stated
     from_volume = (width[0] / columns, height[0] / rows)
@@ -165,50 +149,45 @@ def pixel_spacing_mm(tags: dict) -> tuple[float, float] | None:
     return stated
 
 
-def _optical_paths(tags: dict, instance_id: str) -> list[OpticalPath]:
+def _optical_paths(get: TagReader, instance_id: str) -> list[OpticalPath]:
     paths = []
-    for index, item in enumerate(_items(tags, OPTICAL_PATH_SEQ)):
-        icc = (instance_id, index) if ICC_PROFILE in item else None
-        paths.append(OpticalPath(_text(item, OPTICAL_PATH_ID) or str(index), _text(item, OPTICAL_PATH_DESC), icc))
+    for index, item in enumerate(get.items(OPTICAL_PATH_SEQ)):
+        icc = (instance_id, index) if item.present(ICC_PROFILE) else None  # binary: Orthanc gives it null
+        paths.append(OpticalPath(item.text(OPTICAL_PATH_ID) or str(index), item.text(OPTICAL_PATH_DESC), icc))
     return paths or [OpticalPath("0")]
 
 
-def _frame_path(frame: dict, shared: dict, default: str) -> str:
-    return _text(_item(frame, OPTICAL_PATH_ID_SEQ), OPTICAL_PATH_ID) or \
-        _text(_item(shared, OPTICAL_PATH_ID_SEQ), OPTICAL_PATH_ID) or default
-
-
-def _full_z_values(tags: dict) -> list[float]:
+def _full_z_values(get: TagReader) -> list[float]:
     """Focal planes of a TILED_FULL instance, in frame order (µm)."""
-    count = max(1, _int(tags, FOCAL_PLANES, 1))
-    shared = _item(tags, SHARED_FG)
-    base = (_floats(_item(shared, PLANE_POSITION_SLIDE), Z_OFFSET) or [0.0])[0]
-    step_mm = (_floats(_item(shared, PIXEL_MEASURES), SPACING_BETWEEN_SLICES) or [0.0])[0]
+    count = max(1, get.integer(FOCAL_PLANES, 1))
+    shared = get.item(SHARED_FG)
+    base = (shared.item(PLANE_POSITION_SLIDE).numbers(Z_OFFSET) or [0.0])[0]
+    step_mm = (shared.item(PIXEL_MEASURES).numbers(SPACING_BETWEEN_SLICES) or [0.0])[0]
     return [base + i * (step_mm * 1000 if step_mm else 1.0) for i in range(count)] if count > 1 else [base]
 
 
-def _sparse_positions(tags: dict) -> list[tuple[int, int, float, str]] | None:
+def _sparse_positions(get: TagReader) -> list[tuple[int, int, float, str]] | None:
     """Per-frame (column, row, z µm, optical path) or None when frames do not all carry a position."""
-    frames = _items(tags, PER_FRAME_FG)
-    if len(frames) != _int(tags, NUMBER_OF_FRAMES, 1) or not frames:
+    frames = get.items(PER_FRAME_FG)
+    if len(frames) != get.integer(NUMBER_OF_FRAMES, 1) or not frames:
         return None
-    shared = _item(tags, SHARED_FG)
-    default_path = _optical_paths(tags, "")[0].identifier
+    shared = get.item(SHARED_FG).item(OPTICAL_PATH_ID_SEQ).text(OPTICAL_PATH_ID)
+    default_path = shared or _optical_paths(get, "")[0].identifier
     out = []
     for frame in frames:
-        position = _item(frame, PLANE_POSITION_SLIDE)
-        column, row = _int(position, COLUMN_POSITION, -1), _int(position, ROW_POSITION, -1)
+        position = frame.item(PLANE_POSITION_SLIDE)
+        column, row = position.integer(COLUMN_POSITION, -1), position.integer(ROW_POSITION, -1)
         if column < 1 or row < 1:
             return None
-        z = (_floats(position, Z_OFFSET) or [0.0])[0]
-        out.append((column, row, z, _frame_path(frame, shared, default_path)))
+        z = (position.numbers(Z_OFFSET) or [0.0])[0]
+        out.append((column, row, z, frame.item(OPTICAL_PATH_ID_SEQ).text(OPTICAL_PATH_ID) or default_path))
     return out
 
 
-def _level_of(tags: dict) -> Level:
-    columns, rows = _int(tags, COLUMNS), _int(tags, ROWS)
-    return Level(_int(tags, TOTAL_COLUMNS, columns), _int(tags, TOTAL_ROWS, rows), columns, rows,
-                 pixel_spacing_mm(tags))
+def _level_of(get: TagReader) -> Level:
+    columns, rows = get.integer(COLUMNS), get.integer(ROWS)
+    return Level(get.integer(TOTAL_COLUMNS, columns), get.integer(TOTAL_ROWS, rows), columns, rows,
+                 pixel_spacing_mm(get))
 
 
 def _plane_index(z: float, planes: list[float]) -> int:
@@ -216,31 +195,31 @@ def _plane_index(z: float, planes: list[float]) -> int:
 
 
 def _add_instance(model: LevelModel, record: InstanceRecord, planes: list[float]) -> None:
-    tags, level = record.tags, model.level
-    positions = _sparse_positions(tags)
-    if positions is not None and _text(tags, DIMENSION_ORGANIZATION).upper() != "TILED_FULL":
+    get, level = record.reader, model.level
+    positions = _sparse_positions(get)
+    if positions is not None and get.text(DIMENSION_ORGANIZATION).upper() != "TILED_FULL":
         for frame, (column, row, z, path) in enumerate(positions):
             key = ((column - 1) // level.tile_width, (row - 1) // level.tile_height, path, _plane_index(z, planes))
             model.frames.add_sparse(key, (record.instance_id, frame))
         return
-    paths = tuple(p.identifier for p in _optical_paths(tags, record.instance_id))
-    block = FullBlock(record.instance_id, _int(tags, CONCATENATION_OFFSET), _int(tags, NUMBER_OF_FRAMES, 1),
+    paths = tuple(p.identifier for p in _optical_paths(get, record.instance_id))
+    block = FullBlock(record.instance_id, get.integer(CONCATENATION_OFFSET), get.integer(NUMBER_OF_FRAMES, 1),
                       level.tiles_x, level.tiles_y, paths,
-                      tuple(_plane_index(z, planes) for z in _full_z_values(tags)))
+                      tuple(_plane_index(z, planes) for z in _full_z_values(get)))
     model.frames.blocks.append(block)
 
 
 def _focal_planes(records: list[InstanceRecord]) -> list[float]:
     values: set[float] = set()
     for record in records:
-        positions = _sparse_positions(record.tags)
-        zs = [z for _, _, z, _ in positions] if positions is not None else _full_z_values(record.tags)
+        positions = _sparse_positions(record.reader)
+        zs = [z for _, _, z, _ in positions] if positions is not None else _full_z_values(record.reader)
         values.update(round(z, 4) for z in zs)
     return sorted(values) or [0.0]
 
 
-def _background(tags: dict) -> tuple[int, int, int]:
-    lab = _floats(tags, ABSENT_PIXEL_LAB)
+def _background(get: TagReader) -> tuple[int, int, int]:
+    lab = get.numbers(ABSENT_PIXEL_LAB)
     return lab_to_rgb8(lab) if len(lab) == 3 else (255, 255, 255)
 
 
@@ -250,13 +229,13 @@ def _strip_frames(tags: dict) -> dict:
 
 def build_series_model(series_id: str, records: list[InstanceRecord]) -> SeriesModel | None:
     """The whole-slide model of a series, or None when it has no pyramid level."""
-    volumes = [r for r in records if image_flavor(r.tags) == "VOLUME" and _int(r.tags, COLUMNS) > 0]
+    volumes = [r for r in records if image_flavor(r.reader) == "VOLUME" and r.reader.integer(COLUMNS) > 0]
     if not volumes:
         return None
     planes = _focal_planes(volumes)
     by_size: dict[tuple[int, int], LevelModel] = {}
-    for record in sorted(volumes, key=lambda r: (_int(r.tags, CONCATENATION_OFFSET), r.instance_id)):
-        level = _level_of(record.tags)
+    for record in sorted(volumes, key=lambda r: (r.reader.integer(CONCATENATION_OFFSET), r.instance_id)):
+        level = _level_of(record.reader)
         model = by_size.setdefault((level.width, level.height), LevelModel(level, FrameIndex()))
         if (model.level.tile_width, model.level.tile_height) != (level.tile_width, level.tile_height):
             log.warning("instance %s: tile size differs from its level's, ignored", record.instance_id)
@@ -265,11 +244,11 @@ def build_series_model(series_id: str, records: list[InstanceRecord]) -> SeriesM
     ordered = sorted(by_size.values(), key=lambda m: (-m.level.width, -m.level.height))
     kept = consistent_levels([m.level for m in ordered])
     levels = [m for m in ordered if m.level in kept]
-    base = max(volumes, key=lambda r: _int(r.tags, TOTAL_COLUMNS))
+    base = max(volumes, key=lambda r: r.reader.integer(TOTAL_COLUMNS))
     paths = _series_optical_paths(volumes, base)
     associated = _associated(records)
-    width = _floats(base.tags, IMAGED_WIDTH)
-    height = _floats(base.tags, IMAGED_HEIGHT)
+    width = base.reader.numbers(IMAGED_WIDTH)
+    height = base.reader.numbers(IMAGED_HEIGHT)
     return SeriesModel(
         series_id=series_id,
         instance_ids=tuple(sorted(r.instance_id for r in records)),
@@ -279,9 +258,9 @@ def build_series_model(series_id: str, records: list[InstanceRecord]) -> SeriesM
         associated=associated,
         transfer_syntaxes={r.instance_id: r.transfer_syntax for r in records},
         pixel_tags={r.instance_id: _strip_frames(r.tags) for r in records},
-        background_rgb=_background(base.tags),
+        background_rgb=_background(base.reader),
         imaged_volume_mm=(width[0], height[0]) if width and height else None,
-        objective_power=(_floats(_item(base.tags, OPTICAL_PATH_SEQ), OBJECTIVE_POWER) or [None])[0],
+        objective_power=(base.reader.item(OPTICAL_PATH_SEQ).numbers(OBJECTIVE_POWER) or [None])[0],
         versions={r.instance_id: r.version for r in records},
         revision=tuple(sorted((r.instance_id, r.version) for r in records)),
     )
@@ -291,7 +270,7 @@ def _series_optical_paths(volumes: list[InstanceRecord], base: InstanceRecord) -
     """Every optical path of the levels, those of the finest level (and its ICC profile) first."""
     found: dict[str, OpticalPath] = {}
     for record in [base, *volumes]:
-        for path in _optical_paths(record.tags, record.instance_id):
+        for path in _optical_paths(record.reader, record.instance_id):
             found.setdefault(path.identifier, path)
     return list(found.values())
 
@@ -299,10 +278,10 @@ def _series_optical_paths(volumes: list[InstanceRecord], base: InstanceRecord) -
 def _associated(records: list[InstanceRecord]) -> dict[str, LevelModel]:
     out: dict[str, LevelModel] = {}
     for record in records:
-        kind = ASSOCIATED_KINDS.get(image_flavor(record.tags))
-        if kind and kind not in out and _int(record.tags, COLUMNS) > 0:
-            path = _optical_paths(record.tags, record.instance_id)[0].identifier
-            model = LevelModel(_level_of(record.tags), FrameIndex(), path)
+        kind = ASSOCIATED_KINDS.get(image_flavor(record.reader))
+        if kind and kind not in out and record.reader.integer(COLUMNS) > 0:
+            path = _optical_paths(record.reader, record.instance_id)[0].identifier
+            model = LevelModel(_level_of(record.reader), FrameIndex(), path)
             _add_instance(model, record, _focal_planes([record]))
             out[kind] = model
     return out

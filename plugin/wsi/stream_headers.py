@@ -17,15 +17,10 @@ from dataclasses import dataclass
 
 from .errors import DecodeError
 from .markers import jpeg_segments
+from .transfer_syntaxes import J2K_FAMILY, JPEG_FAMILY, JXL_FAMILY, RLE_LOSSLESS
 
 # Frames larger than this are refused whatever the tags say (a 16-bit RGB frame of this size is 768 MB).
 MAX_FRAME_PIXELS = 1 << 27  # 134 M pixels, e.g. 11585 x 11585
-_JPEG_FAMILY = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
-                "1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")
-_J2K_FAMILY = ("1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.201",
-               "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203")
-_JXL_FAMILY = ("1.2.840.10008.1.2.4.110", "1.2.840.10008.1.2.4.111", "1.2.840.10008.1.2.4.112")
-RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 
 
 @dataclass(frozen=True)
@@ -44,11 +39,11 @@ def read_stream_header(data: bytes, transfer_syntax: str) -> StreamHeader | None
 
     Raises DecodeError when the header is missing or cut short.
     """
-    if transfer_syntax in _JPEG_FAMILY:
+    if transfer_syntax in JPEG_FAMILY:
         return _jpeg_header(data)
-    if transfer_syntax in _J2K_FAMILY:
+    if transfer_syntax in J2K_FAMILY:
         return _j2k_header(data)
-    if transfer_syntax in _JXL_FAMILY:
+    if transfer_syntax in JXL_FAMILY:
         return _jxl_header(data)
     return None
 

@@ -116,3 +116,25 @@ def test_revision_names_each_instance_with_its_stored_file():
     assert before.revision == (("a", "file-2"), ("b", "file-1")) and before.versions == {"a": "file-2", "b": "file-1"}
     again = model([("a", "file-2"), ("b", "file-3")])
     assert again.instance_ids == before.instance_ids and again.revision != before.revision
+
+
+def full_form(tags):
+    """Orthanc's full `tags` form of short-form tags (the one TagReader reads both)."""
+    def value(v):
+        if isinstance(v, list):
+            return {"Name": "", "Type": "Sequence", "Value": [full_form(item) for item in v]}
+        return {"Name": "", "Type": "Null" if v is None else "String", "Value": v}
+    return {key: value(v) for key, v in tags.items()}
+
+
+def test_full_form_tags_give_the_same_model():
+    positions = [(1, 1, 0.0, "1"), (257, 1, 0.0, "1"), (1, 257, 2.0, "1"), (257, 257, 0.0, "2")]
+    for tags in (wsi_tags(512, 256, paths=("a", "b"), planes=3),
+                 wsi_tags(512, 512, organization="TILED_SPARSE", positions=positions, paths=("1", "2"))):
+        short = build_series_model("s", [record("i", tags)])
+        full = build_series_model("s", [record("i", full_form(tags))])
+        assert [lm.level for lm in full.levels] == [lm.level for lm in short.levels]
+        assert full.levels[0].frames.blocks == short.levels[0].frames.blocks
+        assert len(full.levels[0].frames) == len(short.levels[0].frames) > 0
+        assert (full.optical_paths, full.focal_planes_um, full.background_rgb) == \
+            (short.optical_paths, short.focal_planes_um, short.background_rgb)
