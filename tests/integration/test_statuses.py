@@ -9,6 +9,7 @@ connection fails the test too.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import shutil
@@ -334,3 +335,30 @@ def test_log_has_no_refused_status(served) -> None:
     assert "Please use the dedicated methods" not in log
     assert "Error in the REST callback" not in log, log[-3000:]
     json.loads(client.request("GET", f"/wsi/pyramids/{ids['slide']}")[2])
+
+
+class _AuthenticatingServer(OrthancServer):
+    """Sends Alice's credentials unless `anonymous` (start-up waits for /system, which needs them)."""
+
+    anonymous = False
+
+    def request(self, method, path, body=None, headers=None):
+        token = base64.b64encode(b"alice:secret").decode()
+        extra = {} if self.anonymous else {"Authorization": f"Basic {token}"}
+        return super().request(method, path, body, {**extra, **(headers or {})})
+
+
+def test_401_comes_from_orthancs_own_authentication(tmp_path: Path) -> None:
+    """Our routes sit behind Orthanc's authentication: 401 without credentials, our answers with them."""
+    config = {"AuthenticationEnabled": True, "RegisteredUsers": {"alice": "secret"}}
+    with _AuthenticatingServer(PLUGIN_DIR / "wsi_plugin.py", storage_dir=tmp_path / "orthanc",
+                               extra_config=config) as server:
+        unknown = "/wsi/pyramids/00000000-00000000-00000000-00000000-00000000"
+        server.anonymous = True
+        for path in (unknown, "/wsi/iiif/tiles/00000000-00000000-00000000-00000000-00000000/info.json",
+                     "/wsi/app/viewer.html"):
+            status, headers, _ = server.get(path)
+            assert status == 401 and "www-authenticate" in headers, (path, status, headers)
+        server.anonymous = False
+        status, _, body = server.get(unknown)
+        assert status == 404 and b"no series" in body, (status, body[:200])
