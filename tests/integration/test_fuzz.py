@@ -10,7 +10,6 @@ request so it can be replayed. Every advertised IIIF quality x format must answe
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import random
 import re
@@ -23,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import generate_uid
 
 from tests.support.orthanc_server import OrthancServer
+from tests.support.radiology import dicom_image
 from tests.support.source import textured_image
 from tests.support.writer import write_slide
 
@@ -100,31 +99,10 @@ def known_bug(status: int | str, path: str, grey: tuple[str, ...]) -> str | None
 # ---- data ---------------------------------------------------------------------------------------------------
 
 def _dicom(pixels: np.ndarray, series: str, study: str, number: int) -> bytes:
-    """A small CT (12-bit grey) or RGB secondary-capture instance; several frames when `pixels` is 3-D grey."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    rgb = pixels.dtype == np.uint8
-    ds.SOPClassUID = SecondaryCaptureImageStorage if rgb else CTImageStorage
-    ds.SOPInstanceUID = generate_uid()
-    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.InstanceNumber = study, series, number
-    ds.PatientID, ds.Modality = "FUZZ", "OT" if rgb else "CT"
-    if rgb:
-        ds.Rows, ds.Columns = pixels.shape[:2]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    else:
-        ds.Rows, ds.Columns = pixels.shape[-2:]
-        if pixels.ndim == 3:
-            ds.NumberOfFrames = pixels.shape[0]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.RescaleIntercept, ds.RescaleSlope, ds.WindowCenter, ds.WindowWidth = -1024, 1, 40, 400
-    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    """A CT (12-bit grey) or RGB secondary-capture instance; several frames when `pixels` is 3-D grey."""
+    frames = pixels.shape[0] if pixels.dtype != np.uint8 and pixels.ndim == 3 else 1
+    modality = "OT" if pixels.dtype == np.uint8 else "CT"
+    return dicom_image(pixels, series=series, study=study, number=number, frames=frames, modality=modality)
 
 
 def _upload(server: OrthancServer, data: bytes) -> dict:
