@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.support.debian13 import Debian13Root, RootUnavailable, built_root, ensure_root
-from tests.support.orthanc_server import CPP_WSI_PLUGIN, OrthancServer
+from tests.support.orthanc_server import CPP_WSI_PLUGIN, OrthancServer, require_orthanc
 from tests.support.producers import (
     DICOMIZER,
     WSIDICOMIZER,
@@ -48,15 +47,10 @@ def pytest_configure(config: pytest.Config) -> None:
             config.addinivalue_line("markers", f"{name}: {text}")
 
 
-def _require_orthanc() -> None:
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed (scripts/setup.sh installs it)")
-
-
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
     """Orthanc with our Python plugin only."""
-    _require_orthanc()
+    require_orthanc()
     with OrthancServer(PLUGIN_SCRIPT, storage_dir=tmp_path_factory.mktemp("orthanc-python")) as server:
         _PLATFORMS_SEEN[f"{_host_system()} (host)"] = describe_platform(server)
         yield server
@@ -65,7 +59,7 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
 @pytest.fixture(scope="session")
 def orthanc_cpp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
     """Orthanc with the official C++ WSI plugin only: the reference for parity tests."""
-    _require_orthanc()
+    require_orthanc()
     if not Path(CPP_WSI_PLUGIN).exists():
         pytest.skip(f"{CPP_WSI_PLUGIN} is missing (Debian package orthanc-wsi)")
     with OrthancServer(None, load_cpp_wsi=True, storage_dir=tmp_path_factory.mktemp("orthanc-cpp")) as server:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from tests.browser.slides import NPOT, SPARSE, write_slide
 from tests.browser.viewer_page import CHROMIUM, CHROMIUM_ARGS, SLIDE_MM, SLIDE_PX, TILE_PX, VIEWPORT
-from tests.support.orthanc_server import OrthancServer
+from tests.support.orthanc_server import OrthancServer, require_orthanc
 from tests.support.source import textured_image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,8 +96,7 @@ class Slides:
 
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed")
+    require_orthanc()
     server = OrthancServer(ROOT / "plugin" / "wsi_plugin.py", storage_dir=tmp_path_factory.mktemp("orthanc"))
     server.config["Name"] = "browser-test"
     # The IIIF test pages fetch what the manifest and info.json name: they must name this server.

@@ -24,7 +24,7 @@ from pydicom.encaps import generate_frames
 from tests.browser.viewer_page import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import PLUGIN_SCRIPT
 from tests.support import coded_images as ci
-from tests.support.orthanc_server import PYTHON_PLUGIN, OrthancServer
+from tests.support.orthanc_server import PYTHON_PLUGIN, OrthancServer, require_orthanc
 
 pytestmark = pytest.mark.integration
 
@@ -60,8 +60,7 @@ def start_orthanc(folder: Path, with_gdcm: bool) -> OrthancServer:
 @pytest.fixture(scope="module", params=["alone", "with-gdcm"])
 def served(request, written, tmp_path_factory):
     """(server, {coding name: (slide series id, frame series id)}); Orthanc with our plugin, gdcm or not."""
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed (scripts/setup.sh installs it)")
+    require_orthanc()
     with_gdcm = request.param == "with-gdcm"
     if with_gdcm and not Path(GDCM_PLUGIN).exists():
         pytest.skip(f"{GDCM_PLUGIN} is missing (Debian package orthanc-gdcm)")

@@ -12,7 +12,6 @@ end its peak RSS must be under PEAK_RSS_MB and it must stop cleanly.
 from __future__ import annotations
 
 import random
-import shutil
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from pydicom.encaps import generate_frames
 from tests.conftest import PLUGIN_SCRIPT
 from tests.support import coded_images as ci
 from tests.support import corrupt
-from tests.support.orthanc_server import PYTHON_PLUGIN, OrthancServer
+from tests.support.orthanc_server import PYTHON_PLUGIN, OrthancServer, require_orthanc
 
 pytestmark = pytest.mark.integration
 
@@ -85,8 +84,7 @@ def hostile_slide(out: Path, coding: ci.Coding, rng: random.Random) -> tuple[lis
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed (scripts/setup.sh installs it)")
+    require_orthanc()
     plugins = [GDCM_PLUGIN, PYTHON_PLUGIN] if Path(GDCM_PLUGIN).exists() else [PYTHON_PLUGIN]
     out = tmp_path_factory.mktemp("hostile")
     rng = random.Random(SEED)

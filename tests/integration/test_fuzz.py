@@ -13,7 +13,6 @@ import http.client
 import json
 import random
 import re
-import shutil
 import threading
 import time
 import urllib.parse
@@ -24,7 +23,7 @@ import numpy as np
 import pytest
 from pydicom.uid import generate_uid
 
-from tests.support.orthanc_server import OrthancServer
+from tests.support.orthanc_server import OrthancServer, require_orthanc
 from tests.support.radiology import dicom_image
 from tests.support.source import textured_image
 from tests.support.writer import write_slide
@@ -113,8 +112,7 @@ def _upload(server: OrthancServer, data: bytes) -> dict:
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory):
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed")
+    require_orthanc()
     work = tmp_path_factory.mktemp("fuzz")
     image = textured_image(600, 400, seed=7)
     slide_files = write_slide(work / "slide", image, downsamples=(1, 2), associated=("LABEL", "THUMBNAIL"))

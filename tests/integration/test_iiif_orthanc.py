@@ -25,7 +25,7 @@ from iiif_prezi3 import Manifest
 from PIL import Image
 from pydicom.uid import generate_uid
 
-from tests.support.orthanc_server import OrthancServer, free_port
+from tests.support.orthanc_server import OrthancServer, free_port, require_orthanc
 from tests.support.radiology import dicom_image
 
 pytestmark = pytest.mark.integration
@@ -76,8 +76,7 @@ def http_get(url: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
 
 
 def start_orthanc(directory: Path, port: int, public_url: str) -> RunningOrthanc:
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed")
+    require_orthanc()
     options = {"EnableIIIF": True, "OrthancPublicURL": public_url, "ServeMirador": True, "ServeOpenSeadragon": True}
     server = OrthancServer(ROOT / "plugin" / "wsi_plugin.py", storage_dir=directory, port=port,
                            extra_config={"WholeSlideImaging": options})  # the client test pages too

@@ -10,8 +10,8 @@ import signal
 
 import pytest
 
-from tests.conftest import PLUGIN_SCRIPT, _require_orthanc
-from tests.support.orthanc_server import OrthancServer
+from tests.conftest import PLUGIN_SCRIPT
+from tests.support.orthanc_server import OrthancServer, require_orthanc
 from tests.support.source import textured_image
 from tests.support.writer import write_slide
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_orthanc_stops_cleanly_after_serving_every_route_family(tmp_path):
-    _require_orthanc()
+    require_orthanc()
     files = write_slide(tmp_path / "slide", textured_image(600, 400, seed=5))
     server = OrthancServer(PLUGIN_SCRIPT, storage_dir=tmp_path / "orthanc")
     with server:

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support.orthanc_server import OrthancServer
+from tests.support.orthanc_server import OrthancServer, require_orthanc
 from tests.support.source import textured_image
 from tests.support.writer import write_slide
 
@@ -90,8 +90,7 @@ def reset_peak(server: OrthancServer) -> None:
 @pytest.fixture(scope="module")
 def busy(big_slide, tmp_path_factory):
     """Orthanc with the default limits (CacheSizeMB written out), the slide and its baseline memory."""
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed")
+    require_orthanc()
     config = {"WholeSlideImaging": {"CacheSizeMB": CACHE_MB}}
     with OrthancServer(PLUGIN_SCRIPT, storage_dir=tmp_path_factory.mktemp("memory"), extra_config=config) as server:
         series = server.upload_series(big_slide)
@@ -225,8 +224,7 @@ def test_concurrent_large_renders_wait_their_turn_or_get_503_and_memory_stays_bo
 # ---- refusals: no place free, over the time budget ------------------------------------------------------
 
 def test_no_free_place_and_over_budget_renders_answer_503_with_retry_after(big_slide, tmp_path):
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed")
+    require_orthanc()
     options = {"IIIFMaxConcurrentRenders": 1, "IIIFRenderQueueSeconds": 0, "IIIFRenderTimeoutSeconds": 1,
                "IIIFMaxArea": 100_000_000}
     with OrthancServer(PLUGIN_SCRIPT, storage_dir=tmp_path, extra_config={"WholeSlideImaging": options}) as server:

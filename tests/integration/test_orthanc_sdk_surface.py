@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import orthanc_surface_probe as probe
-from tests.support.orthanc_server import OrthancServer
+from tests.support.orthanc_server import OrthancServer, require_orthanc
 from tests.support.sdk_surface import fake_surface, recorded, recording_path, server_surface, used_names
 
 pytestmark = pytest.mark.integration
@@ -25,8 +25,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
     """(orthanc-python version, the probe's description of the real module)."""
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed (scripts/setup.sh installs it)")
+    require_orthanc()
     directory = tmp_path_factory.mktemp("sdk-surface")
     # Orthanc imports the script under its file name: the probe registers its route only under that name.
     script = directory / "orthanc_surface_probe.py"

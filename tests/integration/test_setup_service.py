@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.orthanc_server import OrthancServer
+from tests.support.orthanc_server import OrthancServer, require_orthanc
 
 pytestmark = pytest.mark.integration
 
@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def orthancs(tmp_path: Path):
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed (scripts/setup.sh installs it)")
+    require_orthanc()
     with OrthancServer(None, storage_dir=tmp_path / "service") as service, \
             OrthancServer(None, storage_dir=tmp_path / "other") as other:
         yield service, other

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ import pydicom
 import pytest
 from pydicom.encaps import encapsulate
 
-from tests.support.orthanc_server import OrthancServer
+from tests.support.orthanc_server import OrthancServer, require_orthanc
 from tests.support.source import textured_image
 from tests.support.writer import write_slide
 
@@ -82,8 +81,7 @@ class Client:
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory):
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed")
+    require_orthanc()
     directory = tmp_path_factory.mktemp("status-probe")
     script = directory / "probe.py"
     script.write_text(PROBE_SCRIPT.format(plugin_dir=str(PLUGIN_DIR)))
@@ -134,8 +132,7 @@ def _corrupt_frames(ds: pydicom.Dataset) -> None:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):
-    if shutil.which("Orthanc") is None:
-        pytest.skip("Orthanc is not installed")
+    require_orthanc()
     work = tmp_path_factory.mktemp("statuses")
     image = textured_image(600, 400, seed=5)
     files = {

@@ -27,6 +27,14 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
+def require_orthanc() -> None:
+    """Skip the calling test (or fixture) where Orthanc is not installed (scripts/setup.sh installs it)."""
+    import pytest
+
+    if shutil.which("Orthanc") is None:
+        pytest.skip("Orthanc is not installed (scripts/setup.sh installs it)")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
