@@ -364,8 +364,10 @@ def test_401_comes_from_orthancs_own_authentication(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["jpg", "png", "webp", "tif", "gif"])
 def test_quarter_rotated_thin_region_is_200_in_every_format(served, fmt: str) -> None:
     """Found by the soak: a one-pixel-thin region turned a quarter reached the encoder as a strided view (500)."""
-    _, client, ids = served
+    # A connection of its own: the module's keep-alive client idles past Orthanc's 1 s keep-alive while the
+    # 401 test above runs an Orthanc of its own, and Orthanc closes it.
+    server, _, ids = served
     for rotation in ("90", "!270"):
-        status, headers, body = client.request(
+        status, headers, body = server.request(
             "GET", f"/wsi/iiif/tiles/{ids['slide']}/10,10,500,4/63,/{rotation}/default.{fmt}")
         assert status == 200 and headers.get(CORS) == "*", (fmt, rotation, status, body[:200])
