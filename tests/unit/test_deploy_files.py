@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from wsi.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
