@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from tests.browser.viewer_page import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, TileLog, screenshot, wait_loaded
-from tests.support.orthanc_server import OrthancServer, require_orthanc
+from tests.support.orthanc_server import CPP_WSI_PLUGIN, PYTHON_PLUGIN, OrthancServer, require_orthanc
 from tests.support.source import textured_image
 from tests.support.writer import write_slide
 
@@ -90,3 +90,20 @@ def test_the_viewer_opened_as_explorer_2_links_it_draws_the_slide(deployed, seri
         assert errors == []
     finally:
         browser.close()
+
+
+@pytest.mark.parametrize("first", ["ours", "cpp"])
+def test_with_the_cpp_plugin_loaded_too_the_first_loaded_owns_wsi(tmp_path, first):
+    """Why docker-compose.yml keeps the image's C++ WSI plugin off: both plugins register /wsi/pyramids/...,
+    Orthanc answers with the first registration that matches, and the image loads plugins from a folder (no
+    order promised). Measured here with the host's Orthanc and C++ plugin, loaded in a chosen order."""
+    require_orthanc()
+    if not Path(CPP_WSI_PLUGIN).exists():
+        pytest.skip(f"{CPP_WSI_PLUGIN} is missing (Debian package orthanc-wsi)")
+    order = [PYTHON_PLUGIN, CPP_WSI_PLUGIN] if first == "ours" else [CPP_WSI_PLUGIN, PYTHON_PLUGIN]
+    with OrthancServer(PLUGIN_SCRIPT, extra_config={"Plugins": order}, storage_dir=tmp_path / "orthanc") as server:
+        assert {"python", "wsi"} <= set(server.get_json("/plugins"))
+        image = textured_image(700, 500, seed=5)
+        series = server.upload_series(write_slide(tmp_path / "slide", image, downsamples=(1, 2)))
+        # PixelSpacings is ours alone (README, routes table).
+        assert ("PixelSpacings" in server.get_json(f"/wsi/pyramids/{series}")) == (first == "ours")
