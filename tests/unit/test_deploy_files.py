@@ -10,8 +10,11 @@ Orthanc and opens the viewer at the URL Orthanc Explorer 2 builds.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -167,3 +170,26 @@ def test_the_explorer_2_button_opens_our_viewer(config):
     resolved = posixpath.normpath(posixpath.join("/ui/app/", buttons[0]["Url"].split("?")[0]))
     assert resolved == "/wsi/app/viewer.html"
     assert buttons[0]["Url"].endswith("?series={UUID}")
+
+
+def compose_command() -> list[str] | None:
+    """A Compose that can read the file without a Docker engine: the `docker compose` plugin or docker-compose."""
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    return ["docker-compose"] if shutil.which("docker-compose") else None
+
+
+def test_compose_itself_accepts_the_file_and_wants_the_password():
+    command = compose_command()
+    if command is None:
+        pytest.skip("neither `docker compose` nor docker-compose is installed (Debian: apt-get install docker-compose)")
+    env = {key: value for key, value in os.environ.items() if key != "ORTHANC_PASSWORD"}
+    run = [*command, "-f", str(COMPOSE), "config"]
+    refused = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "set ORTHANC_PASSWORD" in refused.stdout + refused.stderr
+    accepted = subprocess.run(run, cwd=ROOT, env={**env, "ORTHANC_PASSWORD": "x"}, capture_output=True, text=True,
+                              timeout=60)
+    assert accepted.returncode == 0, accepted.stderr
+    resolved = yaml.safe_load(accepted.stdout)["services"]["orthanc"]
+    assert resolved["build"]["args"]["ORTHANC_IMAGE"] == IMAGE
+    assert resolved["environment"]["ORTHANC_PASSWORD"] == "x"
