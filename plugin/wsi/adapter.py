@@ -15,9 +15,9 @@ from .http import Request, Response
 _RESOURCE_KINDS = {"series": "series", "instances": "instance", "studies": "study", "patients": "patient"}
 
 # Streamed answers (orthanc-python 5.0; measured on Orthanc 1.12.7, docs/ARCHITECTURE.md "Streamed answers"):
-# Orthanc then closes the connection after the answer, so only bodies this large are streamed, where a new
-# connection costs nothing next to the transfer. Chunks are slices of the finished body (no copy); 256 KiB to
-# 4 MiB sent 30 MB equally fast, and smaller chunks let other Python threads in between them.
+# Orthanc closes the connection after one, so only bodies this large are streamed, where a new connection
+# costs little next to the transfer. Chunks are slices of the finished body (no copy); 256 KiB to 4 MiB
+# chunks sent 30 MB equally fast.
 STREAM_MIN_BYTES = 1 << 20
 STREAM_CHUNK_BYTES = 256 << 10
 
@@ -83,7 +83,8 @@ class OrthancAdapter:
         """Send a response the way Orthanc 1.10 accepts each status (measured in tests/integration/test_statuses.py).
 
         The generic status calls refuse 301 and 405 (and 401 in some Orthanc versions): the request would
-        then end with no answer at all, so those go through their dedicated calls.
+        then end with no answer at all, so those go through their dedicated calls. A large 200 marked
+        `stream` is a streamed answer where the SDK has them (`_stream`).
         """
         status = response.status
         if status == 405:
@@ -116,7 +117,7 @@ class OrthancAdapter:
         return response.stream and len(response.body) >= STREAM_MIN_BYTES and hasattr(output, "SendStreamChunk")
 
     def _stream(self, output: Any, response: Response) -> None:
-        """The finished body in chunks: Orthanc holds no copy of it and sends the first bytes at once.
+        """The finished body in chunks, each a slice of it.
 
         Orthanc passes our Content-Length through (the client can tell a cut answer and show progress) and,
         unlike for a buffered answer, adds no X-Content-Type-Options: both are set here. Once the first chunk
