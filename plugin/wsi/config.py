@@ -28,6 +28,7 @@ class Settings:
     iiif_render_queue_seconds: float = 10.0
     iiif_render_timeout_seconds: float = 30.0
     series_check_seconds: float = 5.0
+    stream_large_answers: bool = True  # orthanc-python 5.0+ only (adapter.STREAM_MIN_BYTES)
     virtualenv: str = ""
 
 
@@ -50,6 +51,7 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "IIIFRenderQueueSeconds": ("iiif_render_queue_seconds", float, "a number of seconds from 0 to 600"),
     "IIIFRenderTimeoutSeconds": ("iiif_render_timeout_seconds", float, "a number of seconds from 1 to 3600"),
     "SeriesCheckSeconds": ("series_check_seconds", float, "a number of seconds (0 or more)"),
+    "StreamLargeAnswers": ("stream_large_answers", bool, "a boolean"),
     "VirtualEnv": ("virtualenv", str, "a folder path"),
 }
 

@@ -29,6 +29,10 @@ class Response:
     body: bytes = b""
     content_type: str = "application/octet-stream"
     headers: dict[str, str] = field(default_factory=dict)
+    # The body may go out as a streamed answer where the SDK can (orthanc-python 5.0; adapter.answer decides by
+    # size). Only for answers that can be large and are complete here: the status can no longer change once a
+    # stream has started, so nothing is ever rendered while streaming.
+    stream: bool = False
 
 
 def json_response(payload: object, status: int = 200, content_type: str = "application/json",

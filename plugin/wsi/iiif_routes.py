@@ -75,12 +75,13 @@ def _limits(app: App) -> Limits:
 
 
 
-def _cached_answer(request: Request, body: bytes, media_type: str, headers: dict[str, str]) -> Response:
+def _cached_answer(request: Request, body: bytes, media_type: str, headers: dict[str, str],
+                   stream: bool = False) -> Response:
     etag = content_etag(body)
     headers = {**headers, "ETag": etag}
     if etag_matches(request.header("if-none-match"), etag):
         return Response(304, b"", media_type, headers)
-    return Response(200, body, media_type, headers)
+    return Response(200, body, media_type, headers, stream=stream)
 
 
 def _json_answer(request: Request, payload: dict, jsonld_type: str) -> Response:
@@ -112,8 +113,10 @@ def _serve_image_service(request: Request, app: App, base: str, rest: list[str],
         info = image_info(base, image.pyramid, _limits(app), app.settings.force_powers_of_two)
         return _json_answer(request, info, IMAGE_JSONLD)
     plan = plan_render(parse_image_request(*rest), image.pyramid, _limits(app))
-    body = app.service.rendered(image, plan, app.renders)
-    return _cached_answer(request, body, plan.media_type, _image_headers(base, plan))
+    body = app.service.rendered(image, plan, app.renders)  # whole: a failure still gets its own status
+    # Renders reach IIIFMaxArea pixels (tens of MB as PNG or TIFF): streamed where the SDK can (adapter.answer).
+    return _cached_answer(request, body, plan.media_type, _image_headers(base, plan),
+                          stream=app.settings.stream_large_answers)
 
 
 def _image_headers(base: str, plan: RenderPlan) -> dict[str, str]:

@@ -99,7 +99,9 @@ def get_associated(request: Request, app: App) -> Response:
         raise BadRequest(f"associated image kind must be one of {', '.join(ASSOCIATED)}", "kind")
     media_type = choose_media_type(request.header("accept"), "image/png", ("image/png", "image/jpeg"))
     body = app.service.associated_image(series_id, kind, media_type)
-    return Response(200, body, media_type, {"Cache-Control": TILE_CACHE_CONTROL})
+    # An overview (macro) image can be several MB as PNG: streamed where the SDK can (adapter.answer).
+    return Response(200, body, media_type, {"Cache-Control": TILE_CACHE_CONTROL},
+                    stream=app.settings.stream_large_answers)
 
 
 # Handlers whose repeated requests may be answered before a Request is even built (see wsi_plugin).

@@ -17,7 +17,14 @@ import pytest
 
 from tests.support import orthanc_surface_probe as probe
 from tests.support.orthanc_server import OrthancServer, require_orthanc
-from tests.support.sdk_surface import fake_surface, recorded, recording_path, server_surface, used_names
+from tests.support.sdk_surface import (
+    absent_in,
+    fake_surface,
+    recorded,
+    recording_path,
+    server_surface,
+    used_names,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +45,8 @@ def sdk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
 def test_every_name_our_code_calls_exists_in_the_sdk(sdk: tuple[str, dict]) -> None:
     version, live = sdk
     missing = [name for name, found in live["names"].items() if found is None]
-    assert not missing, f"orthanc-python {version} has no {missing}"
+    # Only the names known to come later (streamed answers: 5.0) may be missing, and only before that version.
+    assert sorted(missing) == absent_in(version), f"orthanc-python {version} has no {missing}"
 
 
 def test_the_recording_is_the_sdk(sdk: tuple[str, dict]) -> None:

@@ -63,36 +63,58 @@ class RestOutput:
 
     SendHttpStatus is (status, str, length in bytes) in orthanc-python 4.0 and (status, bytes) in 5.0. The
     generic status calls refuse 301, 401 and 405 (Orthanc: "Please use the dedicated methods").
+
+    Streamed answers, 5.0 only (4.0 has neither name), as Orthanc 1.12.7 does them (measured):
+    StartStreamAnswer(content type) sends status 200 and the headers set so far; each SendStreamChunk(buffer)
+    sends its bytes. Either call out of order raises OrthancException(6, "Bad sequence of calls") and sends
+    nothing; once streaming, SetHttpHeader, AnswerBuffer and SendHttpStatusCode are accepted and do nothing.
+    After `client_reads` bytes the client is gone: the next chunk raises OrthancException(9, ...).
     """
 
     REFUSED = (301, 401, 405)
 
-    def __init__(self, version: str = "4.0") -> None:
+    def __init__(self, version: str = "4.0", client_reads: int | None = None) -> None:
         if version not in VERSIONS:
             raise ValueError(f"orthanc-python {version}: not one of {VERSIONS}")
         self.version = version
         self.headers: dict[str, str] = {}
         self.sent: tuple[int, dict[str, str], bytes] | None = None
         self.type_errors = 0
+        self.streaming = False  # a streamed answer has started: the calls below are then ignored
+        self.ignored: list[str] = []
+        self.chunks: list[int] = []  # the size of each chunk streamed
+        self.client_reads = client_reads
+        if version != "4.0":  # the SDK's method names
+            self.StartStreamAnswer = self._start_stream_answer
+            self.SendStreamChunk = self._send_stream_chunk
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         if self.sent is not None:
             raise AssertionError("a second answer to one request")
         self.sent = (status, dict(self.headers if headers is None else headers), body)
 
+    def _ignored_while_streaming(self, call: str) -> bool:
+        if self.streaming:
+            self.ignored.append(call)
+        return self.streaming
+
     @_sdk(2)
     def SetHttpHeader(self, name: str, value: str) -> None:  # the SDK's method names
         _require(isinstance(name, str) and isinstance(value, str), 2)
-        self.headers[name] = value
+        if not self._ignored_while_streaming("SetHttpHeader"):
+            self.headers[name] = value
 
     @_sdk(2)
     def AnswerBuffer(self, body: bytes, content_type: str) -> None:
         _require(isinstance(body, bytes | bytearray | memoryview) and isinstance(content_type, str), 2)
-        self._send(200, bytes(body), {**self.headers, "Content-Type": content_type})
+        if not self._ignored_while_streaming("AnswerBuffer"):
+            self._send(200, bytes(body), {**self.headers, "Content-Type": content_type})
 
     @_sdk(1)
     def SendHttpStatusCode(self, status: int) -> None:
         _require(isinstance(status, int), 1)
+        if self._ignored_while_streaming("SendHttpStatusCode"):
+            return
         if status in self.REFUSED:
             raise DroppedConnection(status)
         self._send(status, b"")
@@ -129,6 +151,26 @@ class RestOutput:
     def SendUnauthorized(self, realm: str) -> None:
         _require(isinstance(realm, str), 1)
         self._send(401, b"", {"WWW-Authenticate": realm})
+
+    @_sdk(1)
+    def _start_stream_answer(self, content_type: str) -> None:
+        _require(isinstance(content_type, str), 1)
+        if self.sent is not None:
+            raise OrthancException(6, "Bad sequence of calls")
+        self._send(200, b"", {**self.headers, "Content-Type": content_type})
+        self.streaming = True
+
+    @_sdk(1)
+    def _send_stream_chunk(self, chunk: bytes) -> None:
+        _require(isinstance(chunk, bytes | bytearray | memoryview | str), 1)
+        if not self.streaming or self.sent is None:
+            raise OrthancException(6, "Bad sequence of calls")
+        data = chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+        status, headers, body = self.sent
+        if self.client_reads is not None and len(body) + len(data) > self.client_reads:
+            raise OrthancException(9, "Error in the network protocol")
+        self.sent = (status, headers, body + data)
+        self.chunks.append(len(data))
 
 
 class FakeOrthancModule(types.ModuleType):

@@ -20,6 +20,9 @@ BOUNDARY_FILES = (ROOT / "plugin" / "wsi_plugin.py", ROOT / "plugin" / "wsi" / "
 RECORDINGS = ROOT / "tests" / "data" / "orthanc_sdk"
 _MODULE_NAME = re.compile(r"\b(?:orthanc|self\._orthanc)\.([A-Z]\w*(?:\.[A-Z][A-Z0-9_]*)?)")
 _OUTPUT_NAME = re.compile(r"\boutput\.([A-Z]\w*)")
+# Names the boundary calls only where the module has them (the adapter asks first), and the first orthanc-python
+# version here that has them: older recordings must show them absent, newer ones present.
+SINCE = {"output.StartStreamAnswer": "5.0", "output.SendStreamChunk": "5.0"}
 
 
 def used_names() -> list[str]:
@@ -30,6 +33,12 @@ def used_names() -> list[str]:
         names.update(f"orthanc.{name}" for name in _MODULE_NAME.findall(text))
         names.update(f"output.{name}" for name in _OUTPUT_NAME.findall(text))
     return sorted(names)
+
+
+def absent_in(version: str) -> list[str]:
+    """The used names orthanc-python `version` lacks by design (SINCE); every other one must be there."""
+    older = tuple(map(int, version.split(".")))
+    return sorted(name for name, since in SINCE.items() if older < tuple(map(int, since.split("."))))
 
 
 def probe_query(names: list[str]) -> str:

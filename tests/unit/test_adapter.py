@@ -3,10 +3,11 @@ error mapper."""
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 import pytest
-from wsi.adapter import OrthancAdapter, describe_resource
+from wsi.adapter import STREAM_CHUNK_BYTES, STREAM_MIN_BYTES, OrthancAdapter, describe_resource
 from wsi.errors import BadRequest, NotFound, Overloaded, UpstreamError
 from wsi.http import Request, Response, text_response
 from wsi.iiif_routes import _with_cors
@@ -151,3 +152,84 @@ def test_every_status_of_the_error_table_goes_out_through_the_fake() -> None:
         output = FakeRestOutput()
         adapter.answer(output, dispatch(_with_cors(_raising(error)), _request(), IIIF_APP))
         assert output.sent is not None and output.sent[1]["Access-Control-Allow-Origin"] == "*"
+
+
+# ---- streamed answers (orthanc-python 5.0) ---------------------------------------------------------------------
+
+BIG = bytes(range(256)) * ((STREAM_MIN_BYTES * 3 + 12345) // 256)  # not a whole number of chunks
+IMAGE_HEADERS = {**CORS, "ETag": '"abc"', "Cache-Control": "private, max-age=3600"}
+
+
+def _big(stream: bool = True, body: bytes = BIG, status: int = 200) -> Response:
+    return Response(status, body, "image/png", dict(IMAGE_HEADERS), stream=stream)
+
+
+def test_a_large_streamable_answer_is_streamed_in_chunks_with_its_headers_on_50() -> None:
+    output = FakeRestOutput("5.0")
+    OrthancAdapter(FakeOrthancModule("5.0")).answer(output, _big())
+    assert output.streaming and output.sent is not None
+    status, headers, body = output.sent
+    assert status == 200 and body == BIG
+    assert output.chunks == [STREAM_CHUNK_BYTES] * (len(BIG) // STREAM_CHUNK_BYTES) + [len(BIG) % STREAM_CHUNK_BYTES]
+    # Everything a buffered answer carries: ours, Content-Type, plus the two Orthanc adds only when buffered.
+    assert headers == {**IMAGE_HEADERS, "Content-Type": "image/png", "Content-Length": str(len(BIG)),
+                       "X-Content-Type-Options": "nosniff"}
+    assert not output.ignored
+
+
+def test_the_same_answer_is_buffered_on_40() -> None:
+    output = FakeRestOutput("4.0")
+    OrthancAdapter(FakeOrthancModule("4.0")).answer(output, _big())
+    assert not hasattr(output, "StartStreamAnswer")
+    assert output.sent == (200, {**IMAGE_HEADERS, "Content-Type": "image/png"}, BIG) and not output.chunks
+
+
+@pytest.mark.parametrize("response", [_big(stream=False), _big(body=BIG[:STREAM_MIN_BYTES - 1]),
+                                      _big(status=304, body=b"")],
+                         ids=["not-marked", "under-the-threshold", "not-200"])
+def test_other_answers_are_buffered_on_50(response: Response) -> None:
+    output = FakeRestOutput("5.0")
+    OrthancAdapter(FakeOrthancModule("5.0")).answer(output, response)
+    assert not output.streaming and output.sent is not None and output.sent[0] == response.status
+    assert output.sent[2] == response.body and "Content-Length" not in output.sent[1]
+
+
+def test_the_threshold_itself_is_streamed() -> None:
+    output = FakeRestOutput("5.0")
+    OrthancAdapter(FakeOrthancModule("5.0")).answer(output, _big(body=BIG[:STREAM_MIN_BYTES]))
+    assert output.streaming and output.sent is not None and output.sent[2] == BIG[:STREAM_MIN_BYTES]
+
+
+def test_a_client_gone_mid_stream_ends_the_answer_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    output = FakeRestOutput("5.0", client_reads=2 * STREAM_CHUNK_BYTES + 10)
+    with caplog.at_level(logging.INFO, logger="wsi.adapter"):
+        OrthancAdapter(FakeOrthancModule("5.0")).answer(output, _big())  # raises nothing: nothing left to do
+    assert output.sent is not None and output.sent[2] == BIG[:2 * STREAM_CHUNK_BYTES]
+    assert len(output.chunks) == 2 and not output.ignored
+    assert any("cut after" in r.message and r.levelno == logging.INFO for r in caplog.records)
+
+
+def test_a_refused_stream_start_is_answered_buffered() -> None:
+    output = FakeRestOutput("5.0")
+
+    def refuse(content_type: str) -> None:
+        raise FakeOrthancModule.OrthancException(6, "Bad sequence of calls")
+
+    output.StartStreamAnswer = refuse
+    OrthancAdapter(FakeOrthancModule("5.0")).answer(output, _big())
+    assert output.sent is not None and output.sent[0] == 200 and output.sent[2] == BIG and not output.chunks
+    # Our Content-Length equals the one Orthanc adds to the buffered answer: never two different lengths.
+    assert output.sent[1]["Content-Length"] == str(len(BIG))
+
+
+def test_the_fake_stream_refuses_what_orthanc_refuses() -> None:
+    output = FakeRestOutput("5.0")
+    with pytest.raises(FakeOrthancModule.OrthancException):
+        output.SendStreamChunk(b"before the start")
+    with pytest.raises(TypeError):
+        output.StartStreamAnswer(b"image/png")  # the content type must be a str
+    output.StartStreamAnswer("image/png")
+    with pytest.raises(FakeOrthancModule.OrthancException):
+        output.StartStreamAnswer("image/png")
+    output.SendHttpStatusCode(500)  # accepted and ignored once streaming (measured on Orthanc 1.12.7)
+    assert output.sent == (200, {"Content-Type": "image/png"}, b"") and output.ignored == ["SendHttpStatusCode"]

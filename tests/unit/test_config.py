@@ -11,14 +11,16 @@ def test_values_are_read_and_url_gets_a_slash():
     settings = load_settings({"WholeSlideImaging": {
         "EnableIIIF": False, "OrthancPublicURL": "https://pacs.example.org/orthanc", "ServeMirador": True,
         "ServeOpenSeadragon": True, "ForcePowersOfTwoScaleFactors": False, "CacheSizeMB": 64,
-        "SeriesCheckSeconds": 1.5}})
+        "SeriesCheckSeconds": 1.5, "StreamLargeAnswers": False}})
     assert settings.public_url == "https://pacs.example.org/orthanc/"
+    assert settings.stream_large_answers is False and Settings().stream_large_answers is True
     assert (settings.enable_iiif, settings.serve_mirador, settings.force_powers_of_two) == (False, True, False)
     assert settings.cache_size_mb == 64 and settings.series_check_seconds == 1.5
 
 
 @pytest.mark.parametrize(("key", "value", "words"), [
     ("EnableIIIF", "yes", "expected a boolean"),
+    ("StreamLargeAnswers", 1, "expected a boolean"),
     ("CacheSizeMB", True, "whole number"),
     ("CacheSizeMB", 1.5, "whole number"),
     ("CacheSizeMB", -1, "whole number"),

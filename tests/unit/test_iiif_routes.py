@@ -241,6 +241,21 @@ def test_rendered_images_are_cached_and_revalidated(app):
     assert call(app, path, {"if-none-match": '"other"'}).status == 200
 
 
+def test_renders_may_be_streamed_the_rest_never(app):
+    """Images are marked streamable (the adapter streams the large ones on orthanc-python 5.0); JSON, redirects,
+    revalidations and errors are not; StreamLargeAnswers false marks nothing."""
+    png = f"/wsi/iiif/tiles/{SLIDE}/full/max/0/default.png"
+    render = call(app, png)
+    assert render.status == 200 and render.stream
+    for path, headers in ((f"/wsi/iiif/tiles/{SLIDE}/info.json", {}), (f"/wsi/iiif/tiles/{SLIDE}", {}),
+                          (png, {"if-none-match": render.headers["ETag"]}),
+                          (f"/wsi/iiif/tiles/{SLIDE}/full/max/0/default.abc", {}),
+                          (f"/wsi/iiif/series/{SLIDE}/manifest.json", {})):
+        assert not call(app, path, headers).stream, path
+    app.settings = replace(app.settings, stream_large_answers=False)
+    assert not call(app, png).stream
+
+
 @pytest.mark.parametrize(("tail", "status"), [
     ("full/max/0/default.jpg", 200),
     ("full/full/0/default.jpg", 400),  # 2.x syntax

@@ -170,3 +170,21 @@ def test_an_answer_orthanc_refuses_still_ends_the_request(plugin: FakeOrthancMod
     callback(output, f"/wsi/pyramids/{UNKNOWN}", method="GET", groups=(UNKNOWN,), get={}, headers={})
     assert output.sent is not None and output.sent[0] == 500
     assert any("could not send" in line for line in plugin.log)
+
+
+def test_a_large_render_is_streamed_on_50_and_buffered_on_40(slides, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wsi.adapter
+
+    monkeypatch.setattr(wsi.adapter, "STREAM_MIN_BYTES", 1000)  # the fake slide's renders are small
+    monkeypatch.setattr(wsi.adapter, "STREAM_CHUNK_BYTES", 4096)
+    fake, ids = slides
+    path = f"/wsi/iiif/tiles/{ids['slide']}/full/max/0/default.png"
+    output = fake.call("GET", path)
+    headers, body = _check(output, 200, cors=True)
+    assert output.streaming == (fake.version != "4.0") and len(body) > 4096
+    assert headers["Content-Type"] == "image/png" and headers["ETag"] and "max-age" in headers["Cache-Control"]
+    if output.streaming:
+        assert headers["Content-Length"] == str(len(body)) and len(output.chunks) == -(-len(body) // 4096)
+    assert not any("could not send" in line for line in fake.log)
+    again = fake.call("GET", path, {"If-None-Match": headers["ETag"]})  # revalidation: never streamed
+    assert _check(again, 304, cors=True)[1] == b"" and not again.streaming
