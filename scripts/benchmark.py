@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tile throughput of this plugin against the C++ WSI plugin, with Orthanc's raw-frame route as the floor.
 
-    .venv/bin/python scripts/benchmark.py [--quick] [--duration S]
+    .venv/bin/python scripts/benchmark.py [--quick] [--duration S] [--platform host|debian13]
 
 Makes (once, cached under tests/.cache/bench/) a synthetic tissue-like 8192x6144 slide, dicomized by
 OrthancWSIDicomizer as JPEG and as lossless JPEG 2000 (512x512 tiles, 5 levels); uploads both into a temporary
@@ -13,7 +13,13 @@ and drives it with `wrk` (keep-alive) at each concurrency:
 - browser: warm, but sending `Accept-Encoding: gzip, deflate` as every browser does, with
   HttpCompressionEnabled on and off, to show what Orthanc's gzip of already-compressed tiles costs.
 
-Prints a markdown table (tiles/s, p50/p99 latency, ratio ours/C++). Standard library, numpy and Pillow only.
+`--platform debian13` runs the same table on the Orthanc of the Debian 13 root of tests/support/debian13.py
+(Orthanc 1.12.7, orthanc-python 5.0, C++ plugin 3.2; built there on first use), each Orthanc chrooted in a
+private mount namespace, wrk on the host against 127.0.0.1; ours is measured twice there, orthanc-python's
+`AllowThreads` off and on (4.0, on Debian 12, has no such option).
+
+Prints a markdown table (tiles/s, p50/p99 latency, ratio ours/C++) after the platform each server measured
+(/system, /plugins). Standard library, numpy and Pillow only (plus tests/support/debian13.py for debian13).
 """
 
 from __future__ import annotations
@@ -153,10 +159,14 @@ class Server:
     kind: str  # "raw" (Orthanc alone: the floor), "cpp" (libOrthancWSI) or "ours"
     gzip: bool  # HttpCompressionEnabled
     script: str = str(ROOT / "plugin" / "wsi_plugin.py")  # ours only: the PythonScript to load
+    allow_threads: bool | None = None  # ours only: orthanc-python's Python.AllowThreads (None: not set, 4.0)
 
     @property
     def label(self) -> str:
-        return {"raw": "raw frame (floor)", "cpp": "C++ plugin", "ours": "ours"}[self.kind]
+        label = {"raw": "raw frame (floor)", "cpp": "C++ plugin", "ours": "ours"}[self.kind]
+        if self.allow_threads is not None:
+            label += f" (AllowThreads {'on' if self.allow_threads else 'off'})"
+        return label
 
 
 RAW, CPP, OURS = Server("raw", True), Server("cpp", True), Server("ours", False)  # Orthanc default / shipped
@@ -273,6 +283,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+# The Debian 13 root (tests/support/debian13.py) when --platform debian13; None: the host's Orthanc.
+PLATFORM_ROOT = None
+# What the servers measured about themselves: label -> "Orthanc 1.12.7, ...", for the table's heading.
+MEASURED: dict[str, str] = {}
+
+
 def orthanc_config(server: Server, port: int, db: Path) -> dict:
     config: dict = {"Name": f"bench-{server.kind}", "HttpPort": port, "DicomServerEnabled": False,
                     "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "StorageDirectory": str(db),
@@ -283,7 +299,28 @@ def orthanc_config(server: Server, port: int, db: Path) -> dict:
     elif server.kind == "ours":
         config.update(Plugins=[PYTHON_PLUGIN], PythonScript=server.script,
                       WholeSlideImaging={"CacheSizeMB": 256})
+        if server.allow_threads is not None:
+            config["Python"] = {"AllowThreads": server.allow_threads}
     return config
+
+
+def orthanc_command(server: Server, config: Path, workdir: Path) -> list[str]:
+    """Orthanc on the host, or chrooted in the Debian 13 root (the checkout and /tmp mounted at their paths)."""
+    if PLATFORM_ROOT is None:
+        return ["Orthanc", str(config)]
+    paths = [workdir] + ([Path(server.script).parent] if server.kind == "ours" else [])
+    return PLATFORM_ROOT.command(["Orthanc", str(config)], paths=paths)
+
+
+def measure_platform(client: Client, server: Server) -> None:
+    """Note once per server kind what it runs on, as the server itself says."""
+    if server.kind in MEASURED:
+        return
+    parts = [f"Orthanc {client.json('/system')['Version']}"]
+    for plugin, name in (("python", "orthanc-python"), ("wsi", "C++ WSI plugin")):
+        if plugin in client.json("/plugins"):
+            parts.append(f"{name} {client.json(f'/plugins/{plugin}')['Version']}")
+    MEASURED[server.kind] = ", ".join(parts)
 
 
 @contextlib.contextmanager
@@ -292,9 +329,11 @@ def running(server: Server, workdir: Path) -> Iterator[Client]:
     port = free_port()
     config = workdir / "orthanc.json"
     config.write_text(json.dumps(orthanc_config(server, port, workdir / "db")))
-    with open(workdir / "orthanc.log", "ab") as log_file:
-        process = subprocess.Popen(["Orthanc", str(config)], stdout=log_file, stderr=subprocess.STDOUT,
-                                   cwd=workdir)
+    log_path = workdir / "orthanc.log"
+    logged = log_path.stat().st_size if log_path.exists() else 0
+    with open(log_path, "ab") as log_file:
+        process = subprocess.Popen(orthanc_command(server, config, workdir), stdout=log_file,
+                                   stderr=subprocess.STDOUT, cwd=workdir)
         try:
             client = Client(port, process.pid)
             deadline = time.monotonic() + 60
@@ -307,6 +346,13 @@ def running(server: Server, workdir: Path) -> Iterator[Client]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("Orthanc did not start within 60 s")
                 time.sleep(0.1)
+            measure_platform(client, server)
+            if server.allow_threads is not None:  # the plugin logs what orthanc-python was told at start
+                said = f"Python.AllowThreads: {str(server.allow_threads).lower()}"
+                with open(log_path, "rb") as text:
+                    text.seek(logged)
+                    if said.encode() not in text.read():
+                        raise RuntimeError(f"our plugin did not log {said!r}: see {log_path}")
             yield client
         finally:
             process.terminate()
@@ -510,7 +556,7 @@ def table(rows: list[Row]) -> str:
     order = {"cold": 0, "warm": 1, "browser": 2}
     servers = {"raw": 0, "cpp": 1, "ours": 2}
     rows = sorted(rows, key=lambda r: (order[r.scenario.split()[0]], r.scenario, r.concurrency,
-                                       servers[r.server.kind], not r.server.gzip))
+                                       servers[r.server.kind], bool(r.server.allow_threads), not r.server.gzip))
     for row in rows:
         ratio = ""
         if row.server.kind == "ours":  # against the C++ plugin under the same compression setting
@@ -553,6 +599,25 @@ def load_slides(folders: dict[str, list[Path]], workdir: Path) -> list[Slide]:
     return slides
 
 
+def use_debian13_root() -> None:
+    """Run every Orthanc in the Debian 13 root (built first if needed: minutes, once)."""
+    global PLATFORM_ROOT
+    sys.path.insert(0, str(ROOT))
+    from tests.support.debian13 import RootUnavailable, ensure_root
+
+    try:
+        PLATFORM_ROOT = ensure_root(log)
+    except RootUnavailable as error:
+        sys.exit(f"benchmark: no Debian 13 root: {error}")
+
+
+def host_system() -> str:
+    try:
+        return f"Debian {Path('/etc/debian_version').read_text().strip()}"
+    except OSError:
+        return "(not Debian)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter runs, fewer configurations (< 2 min)")
@@ -560,7 +625,11 @@ def main() -> None:
     parser.add_argument("--concurrency", help="comma-separated connection counts (default 1,4,16; quick 1,16)")
     parser.add_argument("--servers", default="raw,cpp,ours", help="which of raw,cpp,ours to run (default all)")
     parser.add_argument("--plugin", help="another wsi_plugin.py to measure as ours (e.g. a patched copy)")
+    parser.add_argument("--platform", choices=("host", "debian13"), default="host",
+                        help="the host's Orthanc (default) or the Debian 13 root's (tests/support/debian13.py)")
     args = parser.parse_args()
+    if args.platform == "debian13":
+        use_debian13_root()
     plan = make_plan(args.quick, args.duration, args.concurrency)
     # Both signals become exceptions, so the finally blocks stop every Orthanc (SIGINT may arrive ignored
     # when started in the background by a shell).
@@ -576,16 +645,21 @@ def main() -> None:
         notes: list[str] = []
         kinds = args.servers.split(",")
         script = str(Path(args.plugin).resolve()) if args.plugin else OURS.script
-        for server in (RAW, CPP, Server("ours", False, script)):
+        # orthanc-python 5.0 (Debian 13) has AllowThreads: ours off and on; 4.0 has no such option.
+        threads = (False, True) if PLATFORM_ROOT is not None else (None,)
+        ours = [Server("ours", False, script, allow_threads) for allow_threads in threads]
+        for server in (RAW, CPP, *ours):
             if server.kind in kinds:
                 rows += run_cold(server, slides, plan, workdir)
                 rows += run_warm(server, slides, plan, workdir, notes, plain=True)
         for server in plan.browser_extra:
-            if server.kind in kinds:
-                rows += run_warm(server if server.kind != "ours" else Server("ours", server.gzip, script), slides,
-                                 plan, workdir, notes, plain=False)
+            if server.kind in kinds:  # ours as shipped (orthanc.json: AllowThreads on where it exists)
+                rows += run_warm(server if server.kind != "ours" else Server("ours", server.gzip, script, threads[-1]),
+                                 slides, plan, workdir, notes, plain=False)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    where = PLATFORM_ROOT.describe() if PLATFORM_ROOT is not None else f"host {host_system()}"
+    print(f"Platform: {where}; measured: " + "; ".join(f"{kind}: {text}" for kind, text in MEASURED.items()) + "\n")
     print(table(rows))
     print("\nOne warm tile, as answered plain | with Accept-Encoding: gzip, deflate:")
     for note in notes:

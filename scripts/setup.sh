@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh Debian 12 machine (run as root): Debian packages, the plugin's
+# Idempotent set-up for a fresh Debian 12 or 13 machine (run as root): Debian packages, the plugin's
 # virtualenv (built from /usr/bin/python3, the interpreter orthanc-python embeds) and the browser
 # libraries from npm. `setup.sh run` installs what running needs; `setup.sh test` adds the test tools;
 # `setup.sh free-port` only frees orthanc.json's HttpPort from the Debian orthanc service (see below).

@@ -122,8 +122,11 @@ def test_independent_producers_match_the_source(ours, slides, source, name, loss
     check_level0(ours, slides[name], source, lossless)
 
 
-@pytest.mark.parametrize("name", ["dicomizer-jpeg", "dicomizer-jpeg2000", "dicomizer-none", "highdicom-jpeg",
-                                  "highdicom-none", "wsidicomizer", "ours-jpeg", "ours-explicit", "ours-npot"])
+PARITY_SLIDES = ("dicomizer-jpeg", "dicomizer-jpeg2000", "dicomizer-none", "highdicom-jpeg", "highdicom-none",
+                 "wsidicomizer", "ours-jpeg", "ours-explicit", "ours-npot")
+
+
+@pytest.mark.parametrize("name", PARITY_SLIDES)
 def test_parity_with_the_cpp_plugin(ours, orthanc_cpp, slides, slides_cpp, standard_slides, name):
     cpp = orthanc_cpp
     series = slides[name]
