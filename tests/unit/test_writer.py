@@ -6,7 +6,6 @@ which pydicom 3.0 does not use.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import imagecodecs
@@ -62,10 +61,8 @@ def expected_tile(image: np.ndarray, column: int, row: int, tile: tuple[int, int
 
 # ---- source image -----------------------------------------------------------------------------------
 
-def test_source_is_fast_deterministic_and_textured():
-    start = time.perf_counter()
+def test_source_is_deterministic_and_textured():
     big = textured_image(4000, 3000)
-    assert time.perf_counter() - start < 4.0  # about 1.2 s here; generous for a busy CI machine
     assert big.shape == (3000, 4000, 3) and big.dtype == np.uint8
     assert np.array_equal(textured_image(300, 200, seed=5), textured_image(300, 200, seed=5))
     assert not np.array_equal(textured_image(300, 200, seed=5), textured_image(300, 200, seed=6))
