@@ -8,12 +8,13 @@ python script calls orthanc.RestApiPost() and sibling methods"). Measured in the
 per GET (tracemalloc, allocations without a Python frame), 12 MB a minute at 400 requests/s, and a leaked POST
 keeps its whole body.
 
-The leak is observed, not assumed from a version number. The arguments of the first request are kept; when the
-same HTTP thread calls again, that request is over and orthanc-python has dropped every reference it was going
-to drop. Their reference counts then say whether it kept exactly one reference to each object. Only then is the
-repair switched on: from there each callback drops that one extra reference of its own arguments as it returns,
-so they are freed with orthanc-python's dict. Any other pattern (a fixed orthanc-python shows no extra reference)
-switches it off for good.
+The leak is observed, not assumed from a version number. The arguments of each HTTP thread's first request are
+kept; when one of those threads calls again, its first request is over and orthanc-python has dropped every
+reference it was going to drop. Their reference counts then say whether it kept exactly one reference to each
+object (any thread's, not only the first one's: under load a thread may never be handed a connection again).
+Only then is the repair switched on: from there each callback drops that one extra reference of its own
+arguments as it returns, so they are freed with orthanc-python's dict. Any other pattern (a fixed
+orthanc-python shows no extra reference) switches it off for good.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ _WITH_VALUES = ("get", "headers")
 _TYPES = (str, tuple, dict, bytes)
 
 PROBING, REPAIRING, OFF = "probing", "repairing", "off"
+MAX_PROBES = 1024  # threads whose first request is kept (Orthanc's HttpThreadsCount is 50 by default)
 
 
 def _py_decref() -> Callable[[object], None] | None:
@@ -51,7 +53,7 @@ class CallbackLeakRepair:
         self._decref = decref or _py_decref()
         self.state = PROBING if enabled and self._decref is not None else OFF
         self._lock = threading.Lock()
-        self._probe: tuple[int, list[tuple[object, int]]] | None = None  # (thread, [(object, other holders)])
+        self._probes: dict[int, list[tuple[object, int]]] = {}  # thread -> [(object, its other holders)]
 
     def after(self, request: dict) -> None:
         if self.state == REPAIRING:
@@ -76,13 +78,12 @@ class CallbackLeakRepair:
         if self.state != PROBING:
             return
         me = threading.get_ident()
-        if self._probe is None:
-            self._probe = (me, _probe_objects(request))
+        objects = self._probes.pop(me, None)
+        if objects is None:  # this thread's first request: kept until the thread calls again
+            if len(self._probes) < MAX_PROBES:
+                self._probes[me] = _probe_objects(request)
             return
-        thread, objects = self._probe
-        if thread != me:  # the probed request may still be running on its own thread
-            return
-        self._probe = None
+        self._probes.clear()
         extra = _extra_references(objects)
         # Containers and the method string are ours alone once the request is over: exactly 1 means leaked. A
         # header or query value may also be held by a cache key (1 or more), but one never cached must show 1.

@@ -92,14 +92,34 @@ def test_any_other_pattern_switches_the_repair_off(oddity):
     assert repair.state == OFF and decrefs == [] and (kept or extra)
 
 
-def test_the_probe_waits_for_the_thread_that_served_the_first_request():
+def test_the_probe_decides_when_any_thread_calls_a_second_time():
+    """A thread's first request may still be running while another thread calls; its own second call proves
+    its first is over. Under load the very first thread may never be handed a connection again."""
     repair = CallbackLeakRepair()
     serve(repair, make_request(1), leak=True)
-    other = threading.Thread(target=serve, args=(repair, make_request(2), True))
-    other.start()
-    other.join()
-    assert repair.state == PROBING  # another thread: the first request may still be running
-    serve(repair, make_request(3), leak=True)
+    done = threading.Event()  # threads stay alive: an ended thread's id may be given to the next one
+
+    def first_request_then_wait(n: int, served: threading.Event) -> None:
+        serve(repair, make_request(n), leak=True)
+        served.set()
+        done.wait(10)
+
+    others = []
+    for n in (2, 3):
+        served = threading.Event()
+        others.append(threading.Thread(target=first_request_then_wait, args=(n, served)))
+        others[-1].start()
+        assert served.wait(10) and repair.state == PROBING  # another thread's first request
+    def two_requests() -> None:
+        for n in (4, 5):
+            serve(repair, make_request(n), leak=True)  # nothing of the first kept here: it is over
+
+    worker = threading.Thread(target=two_requests)
+    worker.start()
+    worker.join()
+    done.set()
+    for other in others:
+        other.join()
     assert repair.state == REPAIRING
 
 
