@@ -41,7 +41,9 @@ import importlib.util  # noqa: E402
 import logging  # noqa: E402
 
 from wsi.adapter import OrthancAdapter, OrthancLogHandler  # noqa: E402
+from wsi.allocator import configure_malloc  # noqa: E402
 from wsi.app import build_app  # noqa: E402
+from wsi.callback_leak import CallbackLeakRepair  # noqa: E402
 from wsi.config import ConfigError, load_settings  # noqa: E402
 from wsi.routes import all_routes, dispatch, fast_path  # noqa: E402
 
@@ -67,11 +69,17 @@ def _kept(callback):
     return callback
 
 
-def _register(adapter: OrthancAdapter, app) -> None:
+def _register(adapter: OrthancAdapter, app, leak: CallbackLeakRepair) -> None:
     def make_callback(handler):
         shortcut = fast_path(handler)
 
         def callback(output, uri, **request):
+            try:
+                answer(output, uri, request)
+            finally:
+                leak.after(request)  # orthanc-python 4.0 keeps the arguments of every request (callback_leak.py)
+
+        def answer(output, uri, request):
             # Every request gets an answer: an exception escaping here would be Orthanc's JSON 500, and an
             # answer refused by Orthanc a dropped connection that holds an HTTP thread until its timeout.
             response = None
@@ -118,8 +126,11 @@ def _main() -> None:
     except ConfigError as error:
         orthanc.LogError(f"[wsi] configuration error: {error}; the whole-slide plugin is disabled")
         return
+    # Large blocks freed back to the system, not kept in glibc's arenas (wsi/allocator.py, docs/limits.md).
+    malloc = configure_malloc(settings.malloc_mmap_threshold_kb)
+    orthanc.LogWarning(f"[wsi] glibc malloc: {malloc} (WholeSlideImaging.MallocMmapThresholdKB)")
     app = build_app(settings, adapter)
-    _register(adapter, app)
+    _register(adapter, app, CallbackLeakRepair(settings.repair_callback_leak))
     orthanc.LogInfo(f"[wsi] native modules bound to their own libraries: {', '.join(_NATIVE_MODULES)}")
     python = configuration.get("Python")
     threads = python.get("AllowThreads", False) if isinstance(python, dict) else False

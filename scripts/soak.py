@@ -202,6 +202,17 @@ def process_stats(pid: int) -> tuple[float, float]:
     return rss_kb / 1024, ticks / 100.0
 
 
+def trend(times: list[float], rss_mb: list[float]) -> str:
+    """RSS over the second half of the run, after the caches have filled: its range and least-squares slope."""
+    half = [(t, r) for t, r in zip(times, rss_mb, strict=True) if t >= times[-1] / 2]
+    if len(half) < 3:
+        return "soak: too few reports for an RSS trend"
+    ts, rs = zip(*half, strict=True)
+    slope_mb_per_min = float(np.polyfit(ts, rs, 1)[0]) * 60
+    return (f"soak: RSS over the second half ({ts[0]:.0f}-{ts[-1]:.0f} s, {len(rs)} reports): min {min(rs):.1f}, "
+            f"max {max(rs):.1f} MB, trend {slope_mb_per_min:+.1f} MB/min (least squares)")
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -243,7 +254,7 @@ def soak_slides(files: dict[str, list[Path]], clients: int, minutes: float, inte
         soak = Soak(server, slides, clients, start + minutes * 60)
         for thread in soak.threads:
             thread.start()
-        rss_series, last, next_report = [], start, start + interval
+        rss_series, times, last, next_report = [], [], start, start + interval
         while last < soak.deadline:
             until = min(next_report, soak.deadline)
             time.sleep(max(0.0, until - time.monotonic()))
@@ -251,6 +262,7 @@ def soak_slides(files: dict[str, list[Path]], clients: int, minutes: float, inte
             window = soak.take_window()
             rss_mb, cpu_now = process_stats(pid)
             rss_series.append(rss_mb)
+            times.append(now - start)
             print(line(now - start, now - last, window, rss_mb, 100 * (cpu_now - cpu) / (now - last)), flush=True)
             for failure in sorted(window.failures, key=lambda f: not f.startswith(("5", "-")))[:3]:
                 print(f"        e.g. {failure}", flush=True)
@@ -266,6 +278,7 @@ def soak_slides(files: dict[str, list[Path]], clients: int, minutes: float, inte
         print(f"soak: RSS baseline {baseline_mb:.1f} MB; during the run min {min(rss_series):.1f}, max "
               f"{max(rss_series):.1f}, last {rss_series[-1]:.1f} MB; last minus first report "
               f"{rss_series[-1] - rss_series[0]:+.1f} MB", flush=True)
+        print(trend(times, rss_series), flush=True)
         print(f"soak: statuses {dict(sorted(total.statuses.items()))}; Orthanc still answering: {alive}")
     return 0 if errors(total) == 0 and alive else 1
 

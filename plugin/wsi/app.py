@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import Settings
+from .frame_source import FrameLimits
 from .render_gate import RenderGate
 from .service import OrthancReader, SlideService
 
@@ -17,8 +18,9 @@ class App:
 
 
 def build_app(settings: Settings, orthanc: OrthancReader) -> App:
+    limits = FrameLimits(settings.max_frame_pixels, settings.max_whole_pixel_data_mb << 20)
     service = SlideService(orthanc, settings.cache_size_mb * 1024 * 1024, settings.series_check_seconds,
-                           settings.jpeg_quality, settings.png_compression_level)
+                           settings.jpeg_quality, settings.png_compression_level, limits=limits)
     renders = RenderGate(settings.iiif_max_concurrent_renders, settings.iiif_render_queue_seconds,
                          settings.iiif_large_render_pixels, settings.iiif_render_timeout_seconds)
     return App(settings, service, renders)

@@ -29,6 +29,10 @@ class Settings:
     iiif_render_timeout_seconds: float = 30.0
     series_check_seconds: float = 5.0
     stream_large_answers: bool = True  # orthanc-python 5.0+ only (adapter.STREAM_MIN_BYTES)
+    max_frame_pixels: int = 1 << 27  # a stored frame whose tags or header claim more is refused before decoding
+    max_whole_pixel_data_mb: int = 64  # native YBR_FULL_422 instances are read whole for each tile
+    malloc_mmap_threshold_kb: int = 128  # blocks this large get their own mapping, returned when freed (allocator.py)
+    repair_callback_leak: bool = True  # orthanc-python < 4.1 keeps every request's arguments (callback_leak.py)
     virtualenv: str = ""
 
 
@@ -52,6 +56,11 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "IIIFRenderTimeoutSeconds": ("iiif_render_timeout_seconds", float, "a number of seconds from 1 to 3600"),
     "SeriesCheckSeconds": ("series_check_seconds", float, "a number of seconds (0 or more)"),
     "StreamLargeAnswers": ("stream_large_answers", bool, "a boolean"),
+    "MaxFramePixels": ("max_frame_pixels", int, "a whole number of pixels from 1024 to 2^30"),
+    "MaxWholePixelDataMB": ("max_whole_pixel_data_mb", int, "a whole number of megabytes from 1 to 4096"),
+    "MallocMmapThresholdKB": ("malloc_mmap_threshold_kb", int,
+                              "a whole number of kilobytes from 0 to 32768 (0: glibc's own, moving threshold)"),
+    "RepairCallbackLeak": ("repair_callback_leak", bool, "a boolean"),
     "VirtualEnv": ("virtualenv", str, "a folder path"),
 }
 
@@ -62,6 +71,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "iiif_large_render_pixels": (4096, 1 << 40), "iiif_render_queue_seconds": (0, 600),
     "iiif_render_timeout_seconds": (1, 3600),
     "series_check_seconds": (0, 86400),
+    "max_frame_pixels": (1024, 1 << 30), "max_whole_pixel_data_mb": (1, 4096),
+    "malloc_mmap_threshold_kb": (0, 32768),
 }
 
 

@@ -17,11 +17,15 @@ from .errors import DecodeError, UnsupportedFeature, UnsupportedTransferSyntax
 from .markers import jpeg_stream_colour
 from .native_frames import decode_native
 from .pixel_format import PixelFormat, sample_dtype
-from .stream_headers import MAX_FRAME_PIXELS, check_stream
+from .stream_headers import DEFAULT_MAX_FRAME_PIXELS, check_stream
 
 
-def decode_frame(data: bytes, fmt: PixelFormat, *, big_endian_bytes: bool = False) -> np.ndarray:
+def decode_frame(data: bytes, fmt: PixelFormat, *, big_endian_bytes: bool = False,
+                 max_pixels: int = DEFAULT_MAX_FRAME_PIXELS) -> np.ndarray:
     """Native samples of one frame: (rows, cols) or (rows, cols, 3) RGB, dtype as stored.
+
+    max_pixels: frames larger than this, by their tags or their stream's header, are refused before decoding
+    (WholeSlideImaging.MaxFramePixels).
 
     big_endian_bytes: for 1.2.840.10008.1.2.2 frames taken from the file itself; Orthanc's
     /frames/{n}/raw already returns them in little-endian order (measured, docs/codec.md).
@@ -31,10 +35,12 @@ def decode_frame(data: bytes, fmt: PixelFormat, *, big_endian_bytes: bool = Fals
         raise UnsupportedTransferSyntax(f"no decoder for transfer syntax {fmt.transfer_syntax}")
     if fmt.samples_per_pixel not in (1, 3):
         raise UnsupportedTransferSyntax(f"{fmt.samples_per_pixel} samples per pixel")
-    if fmt.rows * fmt.columns > MAX_FRAME_PIXELS:
-        raise UnsupportedFeature(f"frames of {fmt.columns} x {fmt.rows} pixels are over the limit")
+    if fmt.rows * fmt.columns > max_pixels:
+        raise UnsupportedFeature(f"frames of {fmt.columns} x {fmt.rows} pixels are over the limit of {max_pixels} "
+                                 "(WholeSlideImaging.MaxFramePixels)")
     # Before any decoder allocates from the stream's own header (docs/codec.md, "Corrupt frames").
-    check_stream(data, fmt.transfer_syntax, fmt.rows, fmt.columns, fmt.samples_per_pixel, fmt.bits_allocated)
+    check_stream(data, fmt.transfer_syntax, fmt.rows, fmt.columns, fmt.samples_per_pixel, fmt.bits_allocated,
+                 max_pixels)
     try:
         if fmt.transfer_syntax in ts.NATIVE_SYNTAXES:
             arr = decode_native(data, fmt, ">" if big_endian_bytes else "<")

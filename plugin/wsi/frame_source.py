@@ -20,11 +20,19 @@ from .frames import FrameRef
 from .markers import embed_icc_in_jpeg
 from .series import LevelModel, SeriesModel
 from .series_repository import OrthancReader, SeriesRepository
+from .stream_headers import DEFAULT_MAX_FRAME_PIXELS
 
 log = logging.getLogger(__name__)
 
-# Native YBR_FULL_422 frames are cut from the whole pixel data, read per tile: only up to this size.
-WHOLE_PIXEL_DATA_MAX_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class FrameLimits:
+    """What a stored frame may cost to read and decode (WholeSlideImaging.MaxFramePixels, MaxWholePixelDataMB)."""
+
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
+    # Native YBR_FULL_422 frames are cut from the whole pixel data, read for each tile: only up to this size.
+    max_whole_pixel_data_bytes: int = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -37,8 +45,10 @@ class Tile:
 
 
 class FrameSource:
-    def __init__(self, orthanc: OrthancReader, series: SeriesRepository, pixels: Memo, facts: Memo) -> None:
+    def __init__(self, orthanc: OrthancReader, series: SeriesRepository, pixels: Memo, facts: Memo,
+                 limits: FrameLimits = FrameLimits()) -> None:
         self._orthanc = orthanc
+        self._limits = limits
         self._series = series
         self._pixels = pixels  # decoded tiles and frames
         self._facts = facts  # pixel formats, ICC profiles
@@ -87,12 +97,19 @@ class FrameSource:
 
         return self._raw_reads.run((instance_id, version, frame), read)
 
+    def decode_stored(self, instance_id: str, frame: int, version: str, fmt: codec.PixelFormat) -> np.ndarray:
+        """A stored frame's samples as decode_frame gives them, within the frame limits."""
+        return codec.decode_frame(self.raw_frame(instance_id, frame, version, fmt), fmt,
+                                  max_pixels=self._limits.max_frame_pixels)
+
     def _cut_native_frame(self, instance_id: str, frame: int, fmt: codec.PixelFormat) -> bytes:
         """A frame Orthanc cannot index (codec.orthanc_cannot_split), cut from the whole pixel data."""
         total = codec.native_frame_size(fmt) * self._series.frame_count(instance_id)
-        if total > WHOLE_PIXEL_DATA_MAX_BYTES:
-            raise UnsupportedFeature(f"native {fmt.photometric} instance of {total >> 20} MB: Orthanc cannot "
-                                     f"read its frames one by one, and reading it whole for each tile is refused")
+        limit = self._limits.max_whole_pixel_data_bytes
+        if total > limit:
+            raise UnsupportedFeature(f"native {fmt.photometric} instance of {total / (1 << 20):.1f} MB: Orthanc cannot "
+                                     f"read its frames one by one, and reading it whole for each tile is refused over "
+                                     f"{limit >> 20} MB (WholeSlideImaging.MaxWholePixelDataMB)")
         # For native pixel data, Orthanc 1.10 lists one item under /content/7fe0-0010: the whole value.
         whole = self._orthanc.get_bytes(f"/instances/{instance_id}/content/7fe0-0010/0")
         return codec.cut_native_frame(whole, fmt, frame)
@@ -152,7 +169,7 @@ class FrameSource:
 
         def decode() -> np.ndarray:
             fmt = self.slide_format(model, instance_id)
-            pixels = codec.to_rgb8(codec.decode_frame(self.raw_frame(instance_id, frame, version, fmt), fmt), fmt)
+            pixels = codec.to_rgb8(self.decode_stored(instance_id, frame, version, fmt), fmt)
             log.debug("decoded frame %d of instance %s", frame, instance_id)
             return pixels
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from . import codec, display
+from . import display
 from .cache import Memo
 from .errors import NotFound
 from .frame_source import FrameSource
@@ -86,7 +86,7 @@ class RadiologyFrames:
                 raise NotFound(f"instance {instance_id} has no frame {frame}")
             tags = self._series.instance_tags(instance_id)
             fmt = self._frames.pixel_format(instance_id, version, tags, self._series.transfer_syntax(instance_id))
-            stored = codec.decode_frame(self._frames.raw_frame(instance_id, frame, version, fmt), fmt)
+            stored = self._frames.decode_stored(instance_id, frame, version, fmt)
             return display.render_for_display(stored, fmt, tags, frame_index=frame)
 
         return self._pixels.get_or_compute(("display", instance_id, version, frame), render)

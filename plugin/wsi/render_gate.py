@@ -16,8 +16,6 @@ large renders on different threads the process stayed near 3.8 GB though everyth
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import math
 import threading
@@ -25,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from .allocator import release_memory
 from .errors import Overloaded
 
 log = logging.getLogger(__name__)
@@ -33,28 +32,6 @@ log = logging.getLogger(__name__)
 # large when its output or a quarter of the source pixels it decodes is over the threshold.
 SOURCE_WEIGHT = 4
 SMALL_SLOTS_PER_SLOT = 4
-
-
-def _load_libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        libc.malloc_trim  # noqa: B018  glibc only: musl and others have no malloc_trim
-    except (OSError, AttributeError):
-        return None
-    return libc
-
-
-_LIBC = _load_libc()
-
-
-def release_memory() -> None:
-    """Give the pages freed by a large render back to the system (glibc `malloc_trim`, every arena).
-
-    ctypes releases the GIL during the call, so other requests go on meanwhile.
-    """
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
 
 
 class Deadline:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .cache import Memo
 from .errors import NotFound
-from .frame_source import FrameSource, Tile
+from .frame_source import FrameLimits, FrameSource, Tile
 from .http import Response
 from .iiif_render import RenderPlan, aligned_tile, encode_image, frame_pyramid, render_image
 from .iiif_request import FORMAT_MEDIA_TYPES
@@ -52,13 +52,14 @@ class ImageSource:
 
 class SlideService:
     def __init__(self, orthanc: OrthancReader, cache_bytes: int, series_check_seconds: float = 5.0,
-                 jpeg_quality: int = 90, png_level: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+                 jpeg_quality: int = 90, png_level: int = 1, clock: Callable[[], float] = time.monotonic,
+                 limits: FrameLimits | None = None) -> None:
         self.jpeg_quality = jpeg_quality
         self.png_level = png_level
         self._answers = Memo(cache_bytes // 2)
         pixels, facts = Memo(cache_bytes // 4), Memo(cache_bytes // 4)
         self.series = SeriesRepository(orthanc, facts, series_check_seconds, clock)
-        self.frames = FrameSource(orthanc, self.series, pixels, facts)
+        self.frames = FrameSource(orthanc, self.series, pixels, facts, limits or FrameLimits())
         self.radiology = RadiologyFrames(orthanc, self.series, self.frames, pixels, facts)
 
     def on_change(self) -> None:

@@ -19,8 +19,9 @@ from .errors import DecodeError
 from .markers import jpeg_segments
 from .transfer_syntaxes import J2K_FAMILY, JPEG_FAMILY, JXL_FAMILY, RLE_LOSSLESS
 
-# Frames larger than this are refused whatever the tags say (a 16-bit RGB frame of this size is 768 MB).
-MAX_FRAME_PIXELS = 1 << 27  # 134 M pixels, e.g. 11585 x 11585
+# Frames larger than this are refused whatever the tags say (a 16-bit RGB frame of this size is 768 MB); the
+# setting WholeSlideImaging.MaxFramePixels passes its own value down (docs/limits.md).
+DEFAULT_MAX_FRAME_PIXELS = 1 << 27  # 134 M pixels, e.g. 11585 x 11585
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def read_stream_header(data: bytes, transfer_syntax: str) -> StreamHeader | None
 
 
 def check_stream(data: bytes, transfer_syntax: str, rows: int, columns: int, samples: int,
-                 bits_allocated: int) -> None:
+                 bits_allocated: int, max_pixels: int = DEFAULT_MAX_FRAME_PIXELS) -> None:
     """DecodeError unless the frame's header agrees with the DICOM tags (0 rows/columns: unknown)."""
     if not data:
         raise DecodeError("stored frame refused: it is empty")
@@ -62,8 +63,9 @@ def check_stream(data: bytes, transfer_syntax: str, rows: int, columns: int, sam
     if header is None:
         return
     what = f"stored frame refused: its {header.kind} header"
-    if header.width * header.height > MAX_FRAME_PIXELS:
-        raise DecodeError(f"{what} declares {header.width} x {header.height} pixels, over the limit")
+    if header.width * header.height > max_pixels:
+        raise DecodeError(f"{what} declares {header.width} x {header.height} pixels, over the limit of {max_pixels} "
+                          "(WholeSlideImaging.MaxFramePixels)")
     declared, tagged = (header.height, header.width), (rows, columns)
     if header.kind == "JPEG XL":  # its orientation field may transpose the decoded image
         declared, tagged = tuple(sorted(declared)), tuple(sorted(tagged))

@@ -653,8 +653,20 @@ def test_jpeg_ls_cut_short_is_refused_at_once():
 
 def test_frames_over_the_pixel_limit_are_refused():
     big = PixelFormat(codec.EXPLICIT_LE, "MONOCHROME2", 1, 8, 8, 0, 0, 20000, 20000)
-    with pytest.raises(UnsupportedFeature, match="over the limit"):
+    with pytest.raises(UnsupportedFeature, match=r"over the limit of 134217728 \(WholeSlideImaging\.MaxFramePixels\)"):
         decode_frame(b"\0" * 16, big)
+
+
+@pytest.mark.parametrize("ts", [codec.EXPLICIT_LE, *GUARDED])
+def test_a_lowered_pixel_limit_is_the_one_applied(ts):
+    """WholeSlideImaging.MaxFramePixels reaches both checks: the tags' size and the stream header's."""
+    data = encoded(ts, textured(3)) if ts != codec.EXPLICIT_LE else textured(3).tobytes()
+    assert decode_frame(data, fmt(ts), max_pixels=ROWS * COLS).shape == (ROWS, COLS, 3)
+    with pytest.raises(UnsupportedFeature, match=f"{COLS} x {ROWS} pixels are over the limit of {ROWS * COLS - 1} "):
+        decode_frame(data, fmt(ts), max_pixels=ROWS * COLS - 1)
+    if ts != codec.EXPLICIT_LE:
+        with pytest.raises(DecodeError, match=f"declares {COLS} x {ROWS} pixels, over the limit of 1024 "):
+            stream_headers.check_stream(data, ts, ROWS, COLS, 3, 8, max_pixels=1024)
 
 
 def test_passthrough_refuses_a_jpeg_whose_size_disagrees():

@@ -37,6 +37,15 @@ def test_values_are_read_and_url_gets_a_slash():
     ("IIIFRenderTimeoutSeconds", 0, "from 1 to 3600"),
     ("IIIFRenderTimeoutSeconds", float("inf"), "from 1 to 3600"),
     ("IIIFMaxArea", 0, "positive"),
+    ("MaxFramePixels", 100, "from 1024 to 2^30"),
+    ("MaxFramePixels", 1 << 31, "from 1024 to 2^30"),
+    ("MaxFramePixels", 4096.5, "from 1024 to 2^30"),
+    ("MaxWholePixelDataMB", 0, "from 1 to 4096"),
+    ("MaxWholePixelDataMB", "64", "from 1 to 4096"),
+    ("MallocMmapThresholdKB", -1, "from 0 to 32768"),
+    ("MallocMmapThresholdKB", 65536, "from 0 to 32768"),
+    ("MallocMmapThresholdKB", True, "from 0 to 32768"),
+    ("RepairCallbackLeak", 1, "a boolean"),
     ("Unknown", 1, "unknown option"),
 ])
 def test_errors_name_the_key_and_what_was_expected(key, value, words):
@@ -64,3 +73,16 @@ def test_render_limits_have_safe_defaults_and_are_read():
     assert (settings.iiif_max_concurrent_renders, settings.iiif_large_render_pixels) == (4, 500000)
     assert (settings.iiif_render_queue_seconds, settings.iiif_render_timeout_seconds) == (0, 12.5)
     assert settings.iiif_max_area == 4_000_000
+
+
+def test_memory_limits_have_safe_defaults_and_are_read():
+    defaults = Settings()
+    assert defaults.max_frame_pixels == 1 << 27 and defaults.max_whole_pixel_data_mb == 64
+    assert defaults.malloc_mmap_threshold_kb == 128
+    assert defaults.repair_callback_leak is True
+    settings = load_settings({"WholeSlideImaging": {
+        "MaxFramePixels": 4096, "MaxWholePixelDataMB": 1, "MallocMmapThresholdKB": 0,
+        "RepairCallbackLeak": False}})
+    assert (settings.max_frame_pixels, settings.max_whole_pixel_data_mb) == (4096, 1)
+    assert settings.malloc_mmap_threshold_kb == 0
+    assert settings.repair_callback_leak is False
