@@ -102,12 +102,13 @@ class FrameSource:
                                           lambda: self._format_for(instance_id, tags, syntax), lambda _: 512)
 
     def _format_for(self, instance_id: str, tags: dict, syntax: str) -> codec.PixelFormat:
-        palette = None
-        if str(tags.get("0028,0004", "")).strip().upper() == "PALETTE COLOR":
+        fmt = codec.PixelFormat.from_dicom_json(tags, syntax)
+        if fmt.needs_palette_data:
             # Orthanc's JSON gives the (binary) palette LUT data as null: read the raw values.
-            palette = tuple(self._orthanc.get_bytes(f"/instances/{instance_id}/content/0028-{tag}")
-                            for tag in ("1201", "1202", "1203"))
-        return codec.PixelFormat.from_dicom_json(tags, syntax, palette)
+            palette = tuple(self._orthanc.get_bytes(f"/instances/{instance_id}/content/{tag}")
+                            for tag in codec.PALETTE_DATA_TAGS)
+            fmt = codec.PixelFormat.from_dicom_json(tags, syntax, palette)
+        return fmt
 
     def slide_format(self, model: SeriesModel, instance_id: str) -> codec.PixelFormat:
         return self.pixel_format(instance_id, model.versions.get(instance_id, ""), model.pixel_tags[instance_id],
