@@ -34,6 +34,7 @@ class Tile:
     model: SeriesModel
     level: LevelModel
     ref: FrameRef | None
+    fmt: codec.PixelFormat | None = None  # of the frame's instance: looked up once per request
 
 
 class FrameSource:
@@ -55,7 +56,7 @@ class FrameSource:
     def select(model: SeriesModel, optical_path: str | None, focal_plane: str | int | None) -> tuple[str, int]:
         """Validated (optical path, focal plane index); defaults: first path, plane nearest the middle."""
         path = model.default_optical_path if optical_path in (None, "") else str(optical_path)
-        if path not in {p.identifier for p in model.optical_paths}:
+        if path not in model.optical_path_ids:
             raise BadRequest(f"unknown optical path {path[:40]!r}", "optical-path")
         if focal_plane in (None, ""):
             return path, model.default_focal_plane
@@ -74,7 +75,8 @@ class FrameSource:
         lv = level_model.level
         if not (0 <= tx < lv.tiles_x and 0 <= ty < lv.tiles_y):
             raise NotFound(f"tile ({tx}, {ty}) outside the level's {lv.tiles_x}x{lv.tiles_y} tiles")
-        return Tile(model, level_model, level_model.frames.lookup((tx, ty, path, plane)))
+        ref = level_model.frames.lookup((tx, ty, path, plane))
+        return Tile(model, level_model, ref, None if ref is None else self.slide_format(model, ref[0]))
 
     # ---- stored frames ----------------------------------------------------------------------------
     def raw_frame(self, instance_id: str, frame: int, version: str, fmt: codec.PixelFormat | None = None) -> bytes:
@@ -117,7 +119,7 @@ class FrameSource:
     # ---- whole-slide tiles ------------------------------------------------------------------------
     def stored_media_type(self, tile: Tile) -> str:
         """What a tile goes out as unless asked otherwise: stored JPEG as stored, anything else lossless."""
-        if tile.ref is not None and codec.can_pass_through_jpeg(self.slide_format(tile.model, tile.ref[0])):
+        if tile.fmt is not None and codec.can_pass_through_jpeg(tile.fmt):
             return "image/jpeg"
         return "image/png"
 
@@ -127,10 +129,8 @@ class FrameSource:
         Decided per frame from its own header (microseconds): a frame unlike its neighbours (another
         encoder, a damaged header) must not decide for them, nor they for it.
         """
-        if tile.ref is None:
-            return None
-        fmt = self.slide_format(tile.model, tile.ref[0])
-        if not codec.can_pass_through_jpeg(fmt):
+        fmt = tile.fmt
+        if tile.ref is None or fmt is None or not codec.can_pass_through_jpeg(fmt):
             return None
         raw = self.raw_frame(*tile.ref, tile.model.versions.get(tile.ref[0], ""))
         if not codec.can_pass_through_jpeg(fmt, raw):

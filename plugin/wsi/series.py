@@ -100,7 +100,11 @@ class SeriesModel:
     def default_optical_path(self) -> str:
         return self.optical_paths[0].identifier
 
-    @property
+    @functools.cached_property
+    def optical_path_ids(self) -> frozenset[str]:
+        return frozenset(p.identifier for p in self.optical_paths)
+
+    @functools.cached_property  # asked on every cold tile; the planes do not change once built
     def default_focal_plane(self) -> int:
         """The plane nearest the middle of the stack (scanners focus there)."""
         if not self.focal_planes_um:
