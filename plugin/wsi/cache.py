@@ -77,11 +77,6 @@ class ByteBudgetLRU:
                 _, (_, freed) = self._items.popitem(last=False)
                 self._used -= freed
 
-    def discard(self, predicate: Callable[[Hashable], bool]) -> None:
-        with self._lock:
-            for key in [k for k in self._items if predicate(k)]:
-                self._used -= self._items.pop(key)[1]
-
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

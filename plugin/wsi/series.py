@@ -79,7 +79,6 @@ class LevelModel:
 @dataclass
 class SeriesModel:
     series_id: str
-    instance_ids: tuple[str, ...]  # sorted
     levels: list[LevelModel]
     optical_paths: list[OpticalPath]
     focal_planes_um: list[float]
@@ -264,7 +263,6 @@ def build_series_model(series_id: str, records: list[InstanceRecord]) -> SeriesM
     height = base.reader.numbers(IMAGED_HEIGHT)
     return SeriesModel(
         series_id=series_id,
-        instance_ids=tuple(sorted(r.instance_id for r in records)),
         levels=levels,
         optical_paths=paths,
         focal_planes_um=planes,
