@@ -71,7 +71,7 @@ def jpeg_header(data: bytes) -> JpegHeader:
             body = bytes(data[pos + 4 : end])
             if len(body) >= 6:
                 sof, precision, height, width, count = marker, *struct.unpack_from(">BHHB", body)
-                ids = tuple(body[6 + 3 * i] for i in range(count) if 6 + 3 * i < len(body))
+                ids = tuple(body[6 : 6 + 3 * count : 3])  # each component's id (a short body: those present)
         elif marker == 0xDA:
             break
         pos = end
