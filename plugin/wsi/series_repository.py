@@ -173,7 +173,7 @@ class SeriesRepository:
         check_id(series_id, "series id")
         series = self._orthanc.get_json(f"/series/{series_id}")
         study = self._orthanc.get_json(f"/studies/{series['ParentStudy']}")
-        tags: dict[str, str] = {}
+        tags: dict[str, str] = {}  # Orthanc's resource JSON, tags by name: not DICOM JSON (no TagReader)
         for source in (study.get("PatientMainDicomTags", {}), study.get("MainDicomTags", {}),
                        series.get("MainDicomTags", {})):
             tags.update({k: str(v) for k, v in source.items()})
