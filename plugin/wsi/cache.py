@@ -177,6 +177,7 @@ class Memo:
         self._lru = ByteBudgetLRU(budget_bytes)
         self._flights = SingleFlight(wait_seconds)
         self.get = self._lru.get  # bound once: the warm tile path is a single lookup
+        self.put = self._lru.put
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], T], size: Callable[[T], int] | None = None,
                        valid: Callable[[T], bool] | None = None) -> T:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .decoders import decode_frame
 from .native_frames import cut_native_frame, native_frame_size, orthanc_cannot_split
-from .passthrough import can_pass_through_jpeg
+from .passthrough import can_pass_through_jpeg, frame_verdict
 from .pixel_format import PALETTE_DATA_TAGS, PixelFormat
 from .rgb8 import to_rgb8
 from .transfer_syntaxes import (
@@ -39,6 +39,6 @@ __all__ = [
     "DEFLATED_LE", "EXPLICIT_BE", "EXPLICIT_LE", "HTJ2K", "HTJ2K_LOSSLESS", "HTJ2K_LOSSLESS_RPCL", "IMPLICIT_LE",
     "JPEG2000", "JPEG2000_LOSSLESS", "JPEGXL", "JPEGXL_JPEG", "JPEGXL_LOSSLESS", "JPEG_BASELINE", "JPEG_EXTENDED",
     "JPEG_LOSSLESS", "JPEG_LOSSLESS_SV1", "JPEG_LS_LOSSLESS", "JPEG_LS_NEAR", "PALETTE_DATA_TAGS", "RLE_LOSSLESS",
-    "PixelFormat", "can_pass_through_jpeg", "cut_native_frame", "decode_frame", "native_frame_size",
+    "PixelFormat", "can_pass_through_jpeg", "cut_native_frame", "decode_frame", "frame_verdict", "native_frame_size",
     "orthanc_cannot_split", "to_rgb8",
 ]

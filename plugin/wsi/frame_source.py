@@ -132,11 +132,25 @@ class FrameSource:
         fmt = tile.fmt
         if tile.ref is None or fmt is None or not codec.can_pass_through_jpeg(fmt):
             return None
-        raw = self.raw_frame(*tile.ref, tile.model.versions.get(tile.ref[0], ""))
-        if not codec.can_pass_through_jpeg(fmt, raw):
+        version = tile.model.versions.get(tile.ref[0], "")
+        raw = self.raw_frame(*tile.ref, version)
+        if not self._frame_passes(tile.ref[0], version, fmt, raw):
             return None
         icc = self.icc_profile(tile.model)
         return embed_icc_in_jpeg(raw, icc) if icc else raw
+
+    def _frame_passes(self, instance_id: str, version: str, fmt: codec.PixelFormat, raw: bytes) -> bool:
+        """codec.can_pass_through_jpeg(fmt, raw), its header walked once per distinct header: the frames of one
+        encoder share their header bytes (tables, size), so a frame that starts with the very bytes that decided
+        for an earlier frame of its instance gets that answer (one comparison); any other is read itself."""
+        key = ("jpeg-header", instance_id, version)
+        known = self._facts.get(key)
+        if known is not None and raw.startswith(known[0]):
+            return known[1]
+        verdict, length = codec.frame_verdict(fmt, raw)
+        if length:
+            self._facts.put(key, (bytes(raw[:length]), verdict), length + 128)
+        return verdict
 
     def tile_rgb(self, tile: Tile) -> np.ndarray:
         """uint8 RGB pixels of one tile: the decoded frame (cached, single-flight) or the background."""

@@ -40,6 +40,7 @@ class JpegHeader:
     height: int = 0
     width: int = 0
     components: int = 0  # as the SOF declares it (component_ids holds those actually present)
+    length: int = 0  # leading bytes these facts were read from (through SOS's length field); 0: no SOS found
 
 
 def jpeg_header(data: bytes) -> JpegHeader:
@@ -51,7 +52,7 @@ def jpeg_header(data: bytes) -> JpegHeader:
     """
     if data[:2] != b"\xff\xd8":
         raise DecodeError("not a JPEG stream (no SOI)")
-    sof, precision, ids, jfif, adobe, height, width, count = 0, 0, (), False, None, 0, 0, 0
+    sof, precision, ids, jfif, adobe, height, width, count, length = 0, 0, (), False, None, 0, 0, 0, 0
     pos, size = 2, len(data)
     while pos + 4 <= size:
         if data[pos] != 0xFF:
@@ -73,9 +74,10 @@ def jpeg_header(data: bytes) -> JpegHeader:
                 sof, precision, height, width, count = marker, *struct.unpack_from(">BHHB", body)
                 ids = tuple(body[6 : 6 + 3 * count : 3])  # each component's id (a short body: those present)
         elif marker == 0xDA:
+            length = pos + 4
             break
         pos = end
-    return JpegHeader(sof, precision, ids, jfif, adobe, height, width, count)
+    return JpegHeader(sof, precision, ids, jfif, adobe, height, width, count, length)
 
 
 def jpeg_stream_colour(data: bytes) -> str | None:
