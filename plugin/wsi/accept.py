@@ -17,11 +17,6 @@ from .errors import NotAcceptable
 TILE_TYPES = ("image/png", "image/jpeg", "image/jp2")
 
 
-def parse_accept(header: str) -> list[tuple[str, float]]:
-    """(media range, q) pairs, lower-cased; elements that are not a media range are left out."""
-    return [(f"{kind}/{subtype}", float(params["q"])) for kind, subtype, params in _media_ranges(header)]
-
-
 def _media_ranges(header: str) -> list[tuple[str, str, dict]]:
     parsed = []
     for element in header.lower().split(","):

@@ -8,12 +8,11 @@ rgb8 (samples -> 8-bit RGB), passthrough (stored JPEG to the browser as it is).
 
 from __future__ import annotations
 
-from .colour import YBR_LABELS, ybr_full_to_rgb
 from .decoders import decode_frame
 from .native_frames import cut_native_frame, native_frame_size, orthanc_cannot_split
-from .passthrough import can_pass_through_jpeg
+from .passthrough import can_pass_through_jpeg, frame_verdict
 from .pixel_format import PALETTE_DATA_TAGS, PixelFormat
-from .rgb8 import apply_palette, to_8_bits, to_rgb8
+from .rgb8 import to_rgb8
 from .transfer_syntaxes import (
     DEFLATED_LE,
     EXPLICIT_BE,
@@ -33,15 +32,13 @@ from .transfer_syntaxes import (
     JPEGXL,
     JPEGXL_JPEG,
     JPEGXL_LOSSLESS,
-    NATIVE_SYNTAXES,
     RLE_LOSSLESS,
 )
 
 __all__ = [
     "DEFLATED_LE", "EXPLICIT_BE", "EXPLICIT_LE", "HTJ2K", "HTJ2K_LOSSLESS", "HTJ2K_LOSSLESS_RPCL", "IMPLICIT_LE",
     "JPEG2000", "JPEG2000_LOSSLESS", "JPEGXL", "JPEGXL_JPEG", "JPEGXL_LOSSLESS", "JPEG_BASELINE", "JPEG_EXTENDED",
-    "JPEG_LOSSLESS", "JPEG_LOSSLESS_SV1", "JPEG_LS_LOSSLESS", "JPEG_LS_NEAR", "NATIVE_SYNTAXES",
-    "PALETTE_DATA_TAGS", "RLE_LOSSLESS", "YBR_LABELS", "PixelFormat", "apply_palette", "can_pass_through_jpeg",
-    "cut_native_frame", "decode_frame", "native_frame_size", "orthanc_cannot_split", "to_8_bits", "to_rgb8",
-    "ybr_full_to_rgb",
+    "JPEG_LOSSLESS", "JPEG_LOSSLESS_SV1", "JPEG_LS_LOSSLESS", "JPEG_LS_NEAR", "PALETTE_DATA_TAGS", "RLE_LOSSLESS",
+    "PixelFormat", "can_pass_through_jpeg", "cut_native_frame", "decode_frame", "frame_verdict", "native_frame_size",
+    "orthanc_cannot_split", "to_rgb8",
 ]

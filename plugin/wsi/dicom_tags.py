@@ -14,6 +14,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+# Tags read in more than one module, by name (the others are named where they are read).
+TRANSFER_SYNTAX_UID = "0002,0010"  # file meta information: /instances/{id}/header
+ROWS, COLUMNS = "0028,0010", "0028,0011"
+NUMBER_OF_FRAMES = "0028,0008"
+PHOTOMETRIC_INTERPRETATION = "0028,0004"
+
 
 @functools.lru_cache(maxsize=1024)
 def _spellings(tag: str) -> tuple[str, ...]:
@@ -28,6 +34,8 @@ def _spellings(tag: str) -> tuple[str, ...]:
 
 class TagReader:
     """Plain values of one dataset (or sequence item): text, numbers, items; never raises on bad values."""
+
+    __slots__ = ("_tags",)  # one reader per sequence item: ten thousands for a sparse level
 
     def __init__(self, tags: Mapping[str, Any]) -> None:
         self._tags = tags  # not copied: a reader is made per sequence item, thousands per sparse slide
@@ -74,9 +82,14 @@ class TagReader:
 
     def numbers(self, tag: str) -> list[float]:
         """Every value of a numeric (or numeric-text) attribute; [] when absent or any value is not a number."""
-        text = self.text(tag)
-        if not text:
-            return []
+        value = self._get(tag)
+        text = value if type(value) is str else self.text(tag)
+        if "\\" not in text:  # one value, the common case: no list to split and filter
+            try:
+                number = float(text)
+            except ValueError:
+                return []
+            return [number] if math.isfinite(number) else []
         try:
             values = [float(v) for v in text.split("\\") if v.strip()]
         except ValueError:
@@ -85,8 +98,19 @@ class TagReader:
 
     def integer(self, tag: str, default: int = 0) -> int:
         """The first value as an integer (a decimal value is truncated)."""
+        value = self._get(tag)
+        if type(value) is str:  # "257": the short form's common case, read without floats
+            try:
+                return int(value)
+            except ValueError:
+                pass
         values = self.numbers(tag)
         return int(values[0]) if values else default
+
+    def without(self, tag: str) -> dict[str, Any]:
+        """A copy of the dataset without the attribute, however its key is spelt."""
+        spellings = _spellings(tag)
+        return {key: value for key, value in self._tags.items() if key not in spellings}
 
     def sequence(self, tag: str) -> list[dict[str, Any]]:
         """The items of a sequence, as raw dicts ([] when absent or not a sequence)."""

@@ -42,6 +42,7 @@ class Tile:
     model: SeriesModel
     level: LevelModel
     ref: FrameRef | None
+    fmt: codec.PixelFormat | None = None  # of the frame's instance: looked up once per request
 
 
 class FrameSource:
@@ -65,7 +66,7 @@ class FrameSource:
     def select(model: SeriesModel, optical_path: str | None, focal_plane: str | int | None) -> tuple[str, int]:
         """Validated (optical path, focal plane index); defaults: first path, plane nearest the middle."""
         path = model.default_optical_path if optical_path in (None, "") else str(optical_path)
-        if path not in {p.identifier for p in model.optical_paths}:
+        if path not in model.optical_path_ids:
             raise BadRequest(f"unknown optical path {path[:40]!r}", "optical-path")
         if focal_plane in (None, ""):
             return path, model.default_focal_plane
@@ -84,7 +85,8 @@ class FrameSource:
         lv = level_model.level
         if not (0 <= tx < lv.tiles_x and 0 <= ty < lv.tiles_y):
             raise NotFound(f"tile ({tx}, {ty}) outside the level's {lv.tiles_x}x{lv.tiles_y} tiles")
-        return Tile(model, level_model, level_model.frames.lookup((tx, ty, path, plane)))
+        ref = level_model.frames.lookup((tx, ty, path, plane))
+        return Tile(model, level_model, ref, None if ref is None else self.slide_format(model, ref[0]))
 
     # ---- stored frames ----------------------------------------------------------------------------
     def raw_frame(self, instance_id: str, frame: int, version: str, fmt: codec.PixelFormat | None = None) -> bytes:
@@ -119,12 +121,13 @@ class FrameSource:
                                           lambda: self._format_for(instance_id, tags, syntax), lambda _: 512)
 
     def _format_for(self, instance_id: str, tags: dict, syntax: str) -> codec.PixelFormat:
-        palette = None
-        if str(tags.get("0028,0004", "")).strip().upper() == "PALETTE COLOR":
+        fmt = codec.PixelFormat.from_dicom_json(tags, syntax)
+        if fmt.needs_palette_data:
             # Orthanc's JSON gives the (binary) palette LUT data as null: read the raw values.
-            palette = tuple(self._orthanc.get_bytes(f"/instances/{instance_id}/content/0028-{tag}")
-                            for tag in ("1201", "1202", "1203"))
-        return codec.PixelFormat.from_dicom_json(tags, syntax, palette)
+            palette = tuple(self._orthanc.get_bytes(f"/instances/{instance_id}/content/{tag}")
+                            for tag in codec.PALETTE_DATA_TAGS)
+            fmt = codec.PixelFormat.from_dicom_json(tags, syntax, palette)
+        return fmt
 
     def slide_format(self, model: SeriesModel, instance_id: str) -> codec.PixelFormat:
         return self.pixel_format(instance_id, model.versions.get(instance_id, ""), model.pixel_tags[instance_id],
@@ -133,7 +136,7 @@ class FrameSource:
     # ---- whole-slide tiles ------------------------------------------------------------------------
     def stored_media_type(self, tile: Tile) -> str:
         """What a tile goes out as unless asked otherwise: stored JPEG as stored, anything else lossless."""
-        if tile.ref is not None and codec.can_pass_through_jpeg(self.slide_format(tile.model, tile.ref[0])):
+        if tile.fmt is not None and codec.can_pass_through_jpeg(tile.fmt):
             return "image/jpeg"
         return "image/png"
 
@@ -143,16 +146,28 @@ class FrameSource:
         Decided per frame from its own header (microseconds): a frame unlike its neighbours (another
         encoder, a damaged header) must not decide for them, nor they for it.
         """
-        if tile.ref is None:
+        fmt = tile.fmt
+        if tile.ref is None or fmt is None or not codec.can_pass_through_jpeg(fmt):
             return None
-        fmt = self.slide_format(tile.model, tile.ref[0])
-        if not codec.can_pass_through_jpeg(fmt):
-            return None
-        raw = self.raw_frame(*tile.ref, tile.model.versions.get(tile.ref[0], ""))
-        if not codec.can_pass_through_jpeg(fmt, raw):
+        version = tile.model.versions.get(tile.ref[0], "")
+        raw = self.raw_frame(*tile.ref, version)
+        if not self._frame_passes(tile.ref[0], version, fmt, raw):
             return None
         icc = self.icc_profile(tile.model)
         return embed_icc_in_jpeg(raw, icc) if icc else raw
+
+    def _frame_passes(self, instance_id: str, version: str, fmt: codec.PixelFormat, raw: bytes) -> bool:
+        """codec.can_pass_through_jpeg(fmt, raw), its header walked once per distinct header: the frames of one
+        encoder share their header bytes (tables, size), so a frame that starts with the very bytes that decided
+        for an earlier frame of its instance gets that answer (one comparison); any other is read itself."""
+        key = ("jpeg-header", instance_id, version)
+        known = self._facts.get(key)
+        if known is not None and raw.startswith(known[0]):
+            return known[1]
+        verdict, length = codec.frame_verdict(fmt, raw)
+        if length:
+            self._facts.put(key, (bytes(raw[:length]), verdict), length + 128)
+        return verdict
 
     def tile_rgb(self, tile: Tile) -> np.ndarray:
         """uint8 RGB pixels of one tile: the decoded frame (cached, single-flight) or the background."""

@@ -9,7 +9,6 @@ rotates, converts the quality and encodes. The limits bound the image sent, rota
 from __future__ import annotations
 
 import io
-import logging
 import math
 from dataclasses import dataclass
 
@@ -20,9 +19,7 @@ from . import encoders
 from .errors import BadRequest, UnsupportedFeature
 from .iiif_request import FORMAT_MEDIA_TYPES, ImageRequest, Region, Size, format_number
 from .pyramid import Level, Pyramid, choose_level
-from .resample import Check, ReducedRows, TileReader, resample_region
-
-logger = logging.getLogger(__name__)
+from .resample import Check, TileReader, resample_region
 
 # Formats we can encode (Pillow); jp2 only when Pillow was built with OpenJPEG.
 SUPPORTED_FORMATS: tuple[str, ...] = ("jpg", "png", "webp", "tif", "gif", "pdf") + (
@@ -260,13 +257,6 @@ def frame_pyramid(width: int, height: int) -> Pyramid:
         factor *= 2
 
 
-def stitch(read_tile: TileReader, level_index: int, level: Level, box: tuple[int, int, int, int],
-           background: tuple[int, int, int]) -> np.ndarray:
-    """Pixels of `box` (x0, y0, x1, y1, level pixels) assembled from every tile it touches."""
-    x0, y0, x1, y1 = box
-    return ReducedRows(read_tile, level_index, level, 1, (x0, x1), background, _never).take(y0, y1)
-
-
 def _never() -> None:
     return None
 
@@ -329,11 +319,6 @@ def _render(plan: RenderPlan, pyramid: Pyramid, read_tile: TileReader, check: Ch
     del pixels  # Pillow holds its own copy
     check()
     return _apply_rotation(_apply_quality(image, plan.quality), plan)
-
-
-def render_pixels(plan: RenderPlan, pyramid: Pyramid, read_tile: TileReader, check: Check = _never) -> np.ndarray:
-    """Carry out the plan up to (not including) encoding."""
-    return np.asarray(_render(plan, pyramid, read_tile, check))
 
 
 def _uses_imagecodecs(fmt: str, channels: int) -> bool:

@@ -13,7 +13,6 @@ backslashes into slashes before we see the path).
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import TYPE_CHECKING
@@ -32,7 +31,6 @@ from .service import ORTHANC_ID, ImageSource
 if TYPE_CHECKING:
     from .app import App
 
-logger = logging.getLogger(__name__)
 
 CORS = {"Access-Control-Allow-Origin": "*"}
 IMAGE_CACHE_CONTROL = "private, max-age=3600"  # private: Orthanc may sit behind authentication

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .errors import DecodeError
-from .markers import jpeg_header, stream_colour
+from .markers import JpegHeader, jpeg_header, stream_colour
 from .pixel_format import PixelFormat
 from .transfer_syntaxes import JPEG_BASELINE, JPEG_EXTENDED
 
@@ -17,18 +17,32 @@ def can_pass_through_jpeg(fmt: PixelFormat, data: bytes | None = None) -> bool:
     Without `data`, whether the format's frames may pass through: the answer with the frame's bytes
     decides (an RGB label needs markers that declare RGB, see docs/codec.md).
     """
+    if data is None:
+        return _format_passes(fmt)
+    return frame_verdict(fmt, data)[0]
+
+
+def frame_verdict(fmt: PixelFormat, data: bytes) -> tuple[bool, int]:
+    """can_pass_through_jpeg(fmt, data), and how many leading bytes of `data` decided it: a frame of the same
+    format starting with those same bytes gets the same answer (0: the answer is not to be reused)."""
+    if not _format_passes(fmt):
+        return False, 0
+    try:
+        header = jpeg_header(data)
+    except DecodeError:
+        return False, 0
+    return _header_passes(fmt, header), header.length
+
+
+def _format_passes(fmt: PixelFormat) -> bool:
     if fmt.transfer_syntax not in (JPEG_BASELINE, JPEG_EXTENDED):
         return False
     if fmt.bits_allocated != 8 or fmt.bits_stored != 8 or fmt.pixel_representation:
         return False
-    if (fmt.samples_per_pixel, fmt.photometric) not in _BROWSER_COLOURS:
-        return False
-    if data is None:
-        return True
-    try:
-        header = jpeg_header(data)
-    except DecodeError:
-        return False
+    return (fmt.samples_per_pixel, fmt.photometric) in _BROWSER_COLOURS
+
+
+def _header_passes(fmt: PixelFormat, header: JpegHeader) -> bool:
     if header.sof not in (0xC0, 0xC1, 0xC2) or header.precision != 8:
         return False  # lossless, arithmetic or 12-bit streams: browsers do not decode them
     if not header.components == len(header.component_ids) == fmt.samples_per_pixel:

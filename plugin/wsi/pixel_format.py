@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .dicom_tags import TagReader
+from .dicom_tags import COLUMNS, PHOTOMETRIC_INTERPRETATION, ROWS, TagReader
 from .errors import DecodeError, UnsupportedTransferSyntax
 
 # Orthanc's /tags leaves binary tags null; fetch these with /instances/{id}/content/{tag} for PALETTE COLOR.
@@ -46,7 +46,7 @@ class PixelFormat:
         palette_data: raw (0028,1201..1203) values, needed because Orthanc returns them as null.
         """
         get = TagReader(tags)
-        photometric = (get.text("0028,0004") or "MONOCHROME2").upper()
+        photometric = (get.text(PHOTOMETRIC_INTERPRETATION) or "MONOCHROME2").upper()
         bits_allocated = get.integer("0028,0100", 8)
         palette, first, bits = None, 0, 16
         if photometric == "PALETTE COLOR":
@@ -59,8 +59,8 @@ class PixelFormat:
             bits_stored=get.integer("0028,0101", bits_allocated),
             pixel_representation=get.integer("0028,0103", 0),
             planar_configuration=get.integer("0028,0006", 0),
-            rows=get.integer("0028,0010", 0),
-            columns=get.integer("0028,0011", 0),
+            rows=get.integer(ROWS, 0),
+            columns=get.integer(COLUMNS, 0),
             palette=palette,
             palette_first=first,
             palette_bits=bits,

@@ -55,17 +55,6 @@ class Pyramid:
         return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def order_levels(levels: list[Level]) -> list[Level]:
-    """Finest first, one level per size; the first of equal sizes wins."""
-    seen: set[tuple[int, int]] = set()
-    ordered: list[Level] = []
-    for level in sorted(levels, key=lambda lv: (-lv.width, -lv.height)):
-        if (level.width, level.height) not in seen:
-            seen.add((level.width, level.height))
-            ordered.append(level)
-    return ordered
-
-
 def consistent_levels(levels: list[Level]) -> list[Level]:
     """Drop levels whose x and y downsample factors disagree (not a level of this image).
 

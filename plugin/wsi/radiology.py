@@ -14,6 +14,7 @@ from PIL import Image
 
 from . import display
 from .cache import Memo
+from .dicom_tags import COLUMNS, ROWS, TagReader
 from .errors import NotFound
 from .frame_source import FrameSource
 from .pyramid import Pyramid
@@ -52,10 +53,12 @@ class RadiologyFrames:
         for uri in self._orthanc.get_json(f"/series/{series_id}/ordered-slices").get("Slices", []):
             match = _SLICE.search(uri)
             if match:
-                tags = self._series.instance_tags(match.group(1))
-                frames.append(FrameInfo(match.group(1), int(match.group(2)), int(tags.get("0028,0010", 0)),
-                                        int(tags.get("0028,0011", 0))))
+                frames.append(self._frame_info(match.group(1), int(match.group(2))))
         return frames
+
+    def _frame_info(self, instance_id: str, frame: int) -> FrameInfo:
+        get = TagReader(self._series.instance_tags(instance_id))
+        return FrameInfo(instance_id, frame, get.integer(ROWS), get.integer(COLUMNS))
 
     def locate(self, resource_id: str, index: int) -> FrameInfo:
         """Frame `index` of a series (ordered) or of an instance; NotFound when there is none with pixels."""
@@ -70,9 +73,7 @@ class RadiologyFrames:
         else:
             if index >= series.frame_count(resource_id):
                 raise NotFound(f"instance {resource_id} has no frame {index}")
-            tags = series.instance_tags(resource_id)
-            found = FrameInfo(resource_id, index, int(tags.get("0028,0010", 0) or 0),
-                              int(tags.get("0028,0011", 0) or 0))
+            found = self._frame_info(resource_id, index)
         if found.rows <= 0 or found.columns <= 0:
             raise NotFound(f"frame {index} of {resource_id} has no pixels")
         return found

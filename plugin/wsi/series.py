@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .colour import lab_to_rgb8
-from .dicom_tags import TagReader
+from .dicom_tags import COLUMNS, NUMBER_OF_FRAMES, ROWS, TagReader
 from .frames import FrameIndex, FullBlock
 from .pyramid import Level, Pyramid, consistent_levels
 
@@ -24,9 +24,6 @@ ASSOCIATED_KINDS = {"LABEL": "label", "OVERVIEW": "overview", "THUMBNAIL": "thum
 
 # Tags used below, by name, so the parsing reads like the standard.
 IMAGE_TYPE = "0008,0008"
-SOP_INSTANCE_UID = "0008,0018"
-ROWS, COLUMNS = "0028,0010", "0028,0011"
-NUMBER_OF_FRAMES = "0028,0008"
 TOTAL_COLUMNS, TOTAL_ROWS = "0048,0006", "0048,0007"
 FOCAL_PLANES = "0048,0303"
 OPTICAL_PATH_SEQ, OPTICAL_PATH_ID, OPTICAL_PATH_DESC = "0048,0105", "0048,0106", "0048,0107"
@@ -56,6 +53,11 @@ class InstanceRecord:
     def reader(self) -> TagReader:
         return TagReader(self.tags)
 
+    @functools.cached_property
+    def positions(self) -> list[tuple[int, int, float, str]] | None:
+        """Per-frame positions (see _sparse_positions), read once: the focal planes and the index both need them."""
+        return _sparse_positions(self.reader)
+
 
 Revision = tuple[tuple[str, str], ...]  # sorted (instance id, version): what a series holds, content included
 
@@ -77,7 +79,6 @@ class LevelModel:
 @dataclass
 class SeriesModel:
     series_id: str
-    instance_ids: tuple[str, ...]  # sorted
     levels: list[LevelModel]
     optical_paths: list[OpticalPath]
     focal_planes_um: list[float]
@@ -98,7 +99,11 @@ class SeriesModel:
     def default_optical_path(self) -> str:
         return self.optical_paths[0].identifier
 
-    @property
+    @functools.cached_property
+    def optical_path_ids(self) -> frozenset[str]:
+        return frozenset(p.identifier for p in self.optical_paths)
+
+    @functools.cached_property  # asked on every cold tile; the planes do not change once built
     def default_focal_plane(self) -> int:
         """The plane nearest the middle of the stack (scanners focus there)."""
         if not self.focal_planes_um:
@@ -174,13 +179,14 @@ def _sparse_positions(get: TagReader) -> list[tuple[int, int, float, str]] | Non
     shared = get.item(SHARED_FG).item(OPTICAL_PATH_ID_SEQ).text(OPTICAL_PATH_ID)
     default_path = shared or _optical_paths(get, "")[0].identifier
     out = []
-    for frame in frames:
+    append = out.append
+    for frame in frames:  # 10,000s of frames in a sparse level: this loop is most of a model build
         position = frame.item(PLANE_POSITION_SLIDE)
         column, row = position.integer(COLUMN_POSITION, -1), position.integer(ROW_POSITION, -1)
         if column < 1 or row < 1:
             return None
-        z = (position.numbers(Z_OFFSET) or [0.0])[0]
-        out.append((column, row, z, frame.item(OPTICAL_PATH_ID_SEQ).text(OPTICAL_PATH_ID) or default_path))
+        z = position.numbers(Z_OFFSET)
+        append((column, row, z[0] if z else 0.0, frame.item(OPTICAL_PATH_ID_SEQ).text(OPTICAL_PATH_ID) or default_path))
     return out
 
 
@@ -196,11 +202,16 @@ def _plane_index(z: float, planes: list[float]) -> int:
 
 def _add_instance(model: LevelModel, record: InstanceRecord, planes: list[float]) -> None:
     get, level = record.reader, model.level
-    positions = _sparse_positions(get)
+    positions = record.positions
     if positions is not None and get.text(DIMENSION_ORGANIZATION).upper() != "TILED_FULL":
+        # Planes are the frames' rounded z values (_focal_planes): a dict finds each frame's plane at once.
+        plane_of = {z: i for i, z in enumerate(planes)}
+        tile_w, tile_h, add = level.tile_width, level.tile_height, model.frames.add_sparse
         for frame, (column, row, z, path) in enumerate(positions):
-            key = ((column - 1) // level.tile_width, (row - 1) // level.tile_height, path, _plane_index(z, planes))
-            model.frames.add_sparse(key, (record.instance_id, frame))
+            plane = plane_of.get(round(z, 4))
+            if plane is None:
+                plane = _plane_index(z, planes)
+            add(((column - 1) // tile_w, (row - 1) // tile_h, path, plane), (record.instance_id, frame))
         return
     paths = tuple(p.identifier for p in _optical_paths(get, record.instance_id))
     block = FullBlock(record.instance_id, get.integer(CONCATENATION_OFFSET), get.integer(NUMBER_OF_FRAMES, 1),
@@ -212,7 +223,7 @@ def _add_instance(model: LevelModel, record: InstanceRecord, planes: list[float]
 def _focal_planes(records: list[InstanceRecord]) -> list[float]:
     values: set[float] = set()
     for record in records:
-        positions = _sparse_positions(record.reader)
+        positions = record.positions
         zs = [z for _, _, z, _ in positions] if positions is not None else _full_z_values(record.reader)
         values.update(round(z, 4) for z in zs)
     return sorted(values) or [0.0]
@@ -223,8 +234,9 @@ def _background(get: TagReader) -> tuple[int, int, int]:
     return lab_to_rgb8(lab) if len(lab) == 3 else (255, 255, 255)
 
 
-def _strip_frames(tags: dict) -> dict:
-    return {k: v for k, v in tags.items() if k != PER_FRAME_FG}
+def _strip_frames(record: InstanceRecord) -> dict:
+    """The tags a pixel format is read from: per-frame groups are most of a sparse instance's JSON."""
+    return record.reader.without(PER_FRAME_FG)
 
 
 def build_series_model(series_id: str, records: list[InstanceRecord]) -> SeriesModel | None:
@@ -251,13 +263,12 @@ def build_series_model(series_id: str, records: list[InstanceRecord]) -> SeriesM
     height = base.reader.numbers(IMAGED_HEIGHT)
     return SeriesModel(
         series_id=series_id,
-        instance_ids=tuple(sorted(r.instance_id for r in records)),
         levels=levels,
         optical_paths=paths,
         focal_planes_um=planes,
         associated=associated,
         transfer_syntaxes={r.instance_id: r.transfer_syntax for r in records},
-        pixel_tags={r.instance_id: _strip_frames(r.tags) for r in records},
+        pixel_tags={r.instance_id: _strip_frames(r) for r in records},
         background_rgb=_background(base.reader),
         imaged_volume_mm=(width[0], height[0]) if width and height else None,
         objective_power=(base.reader.item(OPTICAL_PATH_SEQ).numbers(OBJECTIVE_POWER) or [None])[0],

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .cache import Memo, SingleFlight
+from .dicom_tags import NUMBER_OF_FRAMES, TRANSFER_SYNTAX_UID, TagReader
 from .errors import BadRequest, NotFound, UpstreamError
 from .series import WSI_SOP_CLASS, InstanceRecord, Revision, SeriesModel, build_series_model
 
@@ -172,7 +173,7 @@ class SeriesRepository:
         check_id(series_id, "series id")
         series = self._orthanc.get_json(f"/series/{series_id}")
         study = self._orthanc.get_json(f"/studies/{series['ParentStudy']}")
-        tags: dict[str, str] = {}
+        tags: dict[str, str] = {}  # Orthanc's resource JSON, tags by name: not DICOM JSON (no TagReader)
         for source in (study.get("PatientMainDicomTags", {}), study.get("MainDicomTags", {}),
                        series.get("MainDicomTags", {})):
             tags.update({k: str(v) for k, v in source.items()})
@@ -216,7 +217,7 @@ class SeriesRepository:
     def transfer_syntax(self, instance_id: str) -> str:
         # The metadata is empty for HTJ2K and JPEG XL in Orthanc 1.10; the file meta header never is.
         header = self._orthanc.get_json(f"/instances/{instance_id}/header?short")
-        return str(header.get("0002,0010", "")).strip("\0 ")
+        return TagReader(header).text(TRANSFER_SYNTAX_UID).strip("\0 ")  # a UID is padded with NUL
 
     def instance_tags(self, instance_id: str) -> dict:
         """The instance's tags (short form) as stored now."""
@@ -227,11 +228,7 @@ class SeriesRepository:
             lambda tags: 4096 + len(tags) * 64)
 
     def frame_count(self, instance_id: str) -> int:
-        tags = self.instance_tags(instance_id)
-        try:
-            return max(1, int(str(tags.get("0028,0008", "1")).split("\\")[0] or 1))
-        except ValueError:
-            return 1
+        return max(1, TagReader(self.instance_tags(instance_id)).integer(NUMBER_OF_FRAMES, 1))
 
     def revision(self, series_id: str) -> Revision:
         return self.state(series_id).revision

@@ -59,3 +59,16 @@ def test_decimal_integer_is_truncated_and_missing_items_are_empty():
     assert get.integer("0028,0008") == 12
     assert get.item("0048,0105").text("0048,0106", "none") == "none"
     assert get.item("9999,9999").items("0048,0106") == []
+
+
+@pytest.mark.parametrize("key", ["5200,9230", "52009230", "5200-9230", "5200,9230".upper()])
+def test_without_drops_every_spelling_of_a_tag(key):
+    tags = {key: [{}], "0028,0010": "256"}
+    assert TagReader(tags).without("5200,9230") == {"0028,0010": "256"}
+    assert key in tags  # the reader's dataset is left as it was
+
+
+@pytest.mark.parametrize(("value", "expected"), [("257", 257), (" 12 ", 12), ("2.9", 2), ("12\\13", 12),
+                                                 ("nan", 7), ("", 7), ("9" * 5000, 7), ("x", 7)])
+def test_integer_reads_text_alike_on_either_path(value, expected):
+    assert TagReader({"0028,0010": value}).integer("0028,0010", 7) == expected

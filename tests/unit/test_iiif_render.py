@@ -12,11 +12,9 @@ from wsi.iiif_render import (
     frame_pyramid,
     plan_render,
     render_image,
-    render_pixels,
     resolve_region,
     resolve_size,
     rotated_size,
-    stitch,
 )
 from wsi.iiif_request import parse_image_request, parse_region, parse_size
 from wsi.pyramid import Level, Pyramid
@@ -269,8 +267,13 @@ def tiled():
     return TiledImage(grid_image(1000, 700))
 
 
+def decoded(body: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(body)))
+
+
 def render(tiled: TiledImage, path: str, limits: Limits = NO_LIMITS) -> np.ndarray:
-    return render_pixels(plan(path, tiled.pyramid, limits), tiled.pyramid, tiled.read_tile)
+    """The pixels of the encoded answer (PNG is lossless: exact)."""
+    return decoded(render_image(plan(path, tiled.pyramid, limits), tiled.pyramid, tiled.read_tile))
 
 
 @pytest.mark.parametrize("region", ["0,0,1000,700", "200,100,300,300", "250,250,20,400", "990,690,50,50",
@@ -329,9 +332,9 @@ def test_qualities(tiled):
 def test_color_of_a_gray_frame_has_three_channels():
     frame = np.tile(np.arange(256, dtype=np.uint8), (10, 1))
     pyramid = frame_pyramid(256, 10)
-    out = render_pixels(plan("full/max/0/color.png", pyramid), pyramid, lambda level, tx, ty: frame)
+    out = decoded(render_image(plan("full/max/0/color.png", pyramid), pyramid, lambda level, tx, ty: frame))
     assert out.shape == (10, 256, 3) and np.array_equal(out[..., 1], frame)
-    default = render_pixels(plan("full/max/0/default.png", pyramid), pyramid, lambda level, tx, ty: frame)
+    default = decoded(render_image(plan("full/max/0/default.png", pyramid), pyramid, lambda level, tx, ty: frame))
     assert np.array_equal(default, frame)
 
 
@@ -360,14 +363,15 @@ def test_upscaled_rendering(tiled):
 
 # ---- stitching and the frames' virtual pyramid ---------------------------------------------------------------
 
-def test_stitch_accepts_short_edge_tiles():
+def test_rows_are_stitched_from_short_edge_tiles():
     pixels = grid_image(700, 600)
     level = Level(700, 600, 512, 512)
 
     def read(level_index, tx, ty):
         return pixels[ty * 512:(ty + 1) * 512, tx * 512:(tx + 1) * 512]  # 188 px wide at the right edge
 
-    assert np.array_equal(stitch(read, 0, level, (400, 400, 700, 600), (255, 255, 255)), pixels[400:600, 400:700])
+    rows = resample.ReducedRows(read, 0, level, 1, (400, 700), (255, 255, 255), lambda: None)
+    assert np.array_equal(rows.take(400, 600), pixels[400:600, 400:700])
 
 
 def test_frame_pyramid_small_frame_is_one_tile():

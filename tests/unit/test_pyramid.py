@@ -1,5 +1,5 @@
 import pytest
-from wsi.pyramid import Level, Pyramid, choose_level, consistent_levels, order_levels, power_of_two_levels
+from wsi.pyramid import Level, Pyramid, choose_level, consistent_levels, power_of_two_levels
 
 
 def pyramid_of(*sizes, tile=256):
@@ -35,14 +35,9 @@ def test_choose_level_tolerates_a_level_a_pixel_short():
 
 def test_non_power_of_two_levels_and_power_of_two_subset():
     p = pyramid_of((2100, 2100), (700, 700), (300, 300), (525, 525))
-    ordered = Pyramid(tuple(order_levels(list(p.levels))))
+    ordered = Pyramid(tuple(sorted(p.levels, key=lambda lv: -lv.width)))
     assert [lv.width for lv in ordered.levels] == [2100, 700, 525, 300]
     assert power_of_two_levels(ordered) == [(0, 1), (2, 4)]
-
-
-def test_order_levels_keeps_one_level_per_size():
-    levels = [Level(100, 100, 64, 64), Level(400, 400, 64, 64), Level(400, 400, 128, 128)]
-    assert [(lv.width, lv.tile_width) for lv in order_levels(levels)] == [(400, 64), (100, 64)]
 
 
 def test_consistent_levels_drops_a_level_of_another_aspect():

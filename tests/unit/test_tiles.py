@@ -344,6 +344,23 @@ def test_pass_through_is_decided_per_frame_whatever_is_asked_first(first):
     assert np.array_equal(decode(png.body), image[:, 256:])  # the odd frame's pixels, decoded losslessly
 
 
+def test_frames_sharing_a_header_share_its_verdict_and_one_byte_apart_is_read_again():
+    """The header walk is skipped for a frame starting with the bytes that decided for an earlier one: only those."""
+    fake = FakeOrthanc()
+    image = source(768, 256)
+    frames = tile_frames(image, 256, JPEG)
+    header_end = frames[0].index(b"\xff\xda") + 4
+    assert frames[1][:header_end] == frames[0][:header_end]  # one encoder: byte-identical headers
+    sof = frames[2].index(b"\xff\xc0")
+    lying = bytearray(frames[2])
+    lying[sof + 5:sof + 7] = (255).to_bytes(2, "big")  # the SOF says 255 rows: the tags say 256
+    frames[2] = bytes(lying)
+    series_id, _ = fake.add_series([(wsi_tags(768, 256, 256), JPEG, frames)], WSI_SOP_CLASS)
+    app = fresh_app(fake)
+    assert [call(app, get_tile, series_id, "0", str(x), "0").body == frames[x] for x in range(3)] == \
+        [True, True, False]
+
+
 def test_an_instance_id_where_a_series_is_expected_is_not_found(world):
     """Orthanc 1.10 answers GET /series/{instance id}/instances with 400 "Bad type", not 404."""
     fake, app, series_id, _, _, ids = world
