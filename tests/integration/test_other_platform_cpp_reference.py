@@ -26,14 +26,14 @@ from tests.integration.test_cpp_reference import (  # noqa: F401  (tests collect
 )
 # isort: on
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_other_platform")]
 
 
 @pytest.fixture(scope="module")
-def orthanc_cpp(orthanc_debian13_cpp):
-    return orthanc_debian13_cpp
+def orthanc_cpp(orthanc_other_cpp):
+    return orthanc_other_cpp
 
 
 @pytest.fixture(scope="module")
-def slides_cpp(slides_debian13_cpp):
-    return slides_debian13_cpp
+def slides_cpp(slides_other_cpp):
+    return slides_other_cpp

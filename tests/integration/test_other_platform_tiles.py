@@ -3,7 +3,7 @@ Python 3.13, AllowThreads on) in the root of tests/support/debian13.py; parity a
 
 The test bodies are imported, not copied: pytest collects them in this module and looks their fixtures up
 here first, where `orthanc`, `slides`, `orthanc_cpp` and `slides_cpp` are the Debian 13 servers of
-tests/conftest.py, and any server a test starts itself runs in the root (`on_debian13`).
+tests/conftest.py, and any server a test starts itself runs in the root (`on_other_platform`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from tests.integration.test_wsi_orthanc import (  # noqa: F401  (fixtures and te
 )
 # isort: on
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_other_platform")]
 # Where the C++ plugin 3.2 is wrong against the source image, the source decides: the slide leaves the parity
 # test for a test of its own that says what is true of both plugins there.
 CPP_32_WRONG = {
@@ -51,23 +51,23 @@ CPP_32_MEAN_ERROR = 20
 
 
 @pytest.fixture(scope="module")
-def orthanc(orthanc_debian13):
-    return orthanc_debian13
+def orthanc(orthanc_other):
+    return orthanc_other
 
 
 @pytest.fixture(scope="module")
-def slides(slides_debian13):
-    return slides_debian13
+def slides(slides_other):
+    return slides_other
 
 
 @pytest.fixture(scope="module")
-def orthanc_cpp(orthanc_debian13_cpp):
-    return orthanc_debian13_cpp
+def orthanc_cpp(orthanc_other_cpp):
+    return orthanc_other_cpp
 
 
 @pytest.fixture(scope="module")
-def slides_cpp(slides_debian13_cpp):
-    return slides_debian13_cpp
+def slides_cpp(slides_other_cpp):
+    return slides_other_cpp
 
 
 def test_the_servers_are_debian_13s(orthanc, orthanc_cpp):

@@ -26,16 +26,16 @@ def chromium(playwright):
 
 
 @pytest.mark.parametrize("name", ["ours-jpeg", "dicomizer-jpeg2000", "ours-npot"])
-def test_viewer_shows_a_slide_served_by_debian_13(chromium, orthanc_debian13, slides_debian13, name):
-    series = slides_debian13[name]
+def test_viewer_shows_a_slide_served_by_debian_13(chromium, orthanc_other, slides_other, name):
+    series = slides_other[name]
     page = chromium.new_page(viewport=VIEWPORT)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        log = open_viewer(page, orthanc_debian13.url + "/", series, description=f"{name} on Debian 13")
+        log = open_viewer(page, orthanc_other.url + "/", series, description=f"{name} on Debian 13")
         assert log.answers, "no tile was requested"
         assert [a for a in log.answers if a[0] != 200] == []
-        assert out_of_range(log, orthanc_debian13.get_json(f"/wsi/pyramids/{series}")) == []
+        assert out_of_range(log, orthanc_other.get_json(f"/wsi/pyramids/{series}")) == []
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         assert screenshot(page, ARTIFACTS / f"debian13-viewer-{name}.png").std() > 15, "nearly uniform"
         assert page.locator("#label").inner_text() == f"{name} on Debian 13"

@@ -1,7 +1,7 @@
 """Hostile frames of every codec (test_corrupt_frames.py: cut, bit-flipped, lying headers... with orthanc-gdcm
 loaded) again, on Debian 13's Orthanc (1.12.7, orthanc-python 5.0, Python 3.13, AllowThreads on) in the root
 of tests/support/debian13.py: never down, bounded memory, a clean stop. The test bodies and module fixture are
-imported, not copied: pytest collects them here, and the Orthanc they start runs in the root (`on_debian13`).
+imported, not copied: pytest collects them here, and the Orthanc they start runs in the root (`on_other_platform`).
 """
 
 from __future__ import annotations
@@ -17,4 +17,4 @@ from tests.integration.test_corrupt_frames import (  # noqa: F401  (fixtures and
 )
 # isort: on
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_other_platform")]

@@ -3,7 +3,7 @@
 
 orthanc-python 5.0 changed `SendHttpStatus` to (status, body): every 400/404/406 we sent became a 500 there,
 which only a run on that platform shows. The test bodies and module fixtures are imported, not copied: pytest
-collects them here, and the servers they start run in the root (`on_debian13`).
+collects them here, and the servers they start run in the root (`on_other_platform`).
 """
 
 from __future__ import annotations
@@ -32,4 +32,4 @@ from tests.integration.test_statuses import (  # noqa: F401  (fixtures and tests
 )
 # isort: on
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_other_platform")]

@@ -22,13 +22,13 @@ import pytest
 
 from tests.conftest import PLUGIN_SCRIPT
 from tests.integration.test_change_under_load import test_delete_and_store_again_under_load  # noqa: F401
-from tests.support.debian13 import Debian13Root
 from tests.support.orthanc_server import OrthancServer
+from tests.support.other_platform import PlatformRoot
 from tests.support.source import textured_image
 from tests.support.writer import write_slide
 
-# on_debian13: the imported test starts its Orthanc without a root (with AllowThreads on, as every server there).
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+# on_other_platform: the imported test starts its Orthanc without a root (with AllowThreads on, as every server there).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_other_platform")]
 
 CLIENTS = 8
 DURATION_S = 12
@@ -111,18 +111,18 @@ def _churn(server: OrthancServer, files: list[Path], deadline: float, volatile: 
 
 
 def test_eight_clients_with_allow_threads_get_what_a_lone_client_gets(
-        debian13_root: Debian13Root, orthanc_debian13: OrthancServer, slides_debian13: dict[str, str],
+        other_root: PlatformRoot, orthanc_other: OrthancServer, slides_other: dict[str, str],
         standard_slides: dict[str, list[Path]], tmp_path: Path) -> None:
-    root = debian13_root.with_config({"Python": {"AllowThreads": True}})
+    root = other_root.with_config({"Python": {"AllowThreads": True}})
     # 1 MB of caches: a quarter MB of decoded tiles, so entries are evicted while other threads read them.
     config = {"WholeSlideImaging": {"CacheSizeMB": 1, "SeriesCheckSeconds": 0}}
     with OrthancServer(PLUGIN_SCRIPT, root=root, storage_dir=tmp_path / "orthanc", extra_config=config) as server:
         work: list[tuple[str, str, int, bytes | None]] = []
         for name in SLIDES:
-            series = slides_debian13[name]
+            series = slides_other[name]
             assert server.upload_series(standard_slides[name]) == series  # same files, same Orthanc ids
-            for path in _paths(orthanc_debian13, series):
-                status, _, body = orthanc_debian13.get(path)  # a lone client, on another Orthanc
+            for path in _paths(orthanc_other, series):
+                status, _, body = orthanc_other.get(path)  # a lone client, on another Orthanc
                 assert status == 200, (path, status, body[:200])
                 work.append(("GET", path, 200, body))
             work += [(method, path, status, None) for (method, path), status in _expected_errors(series).items()]
@@ -142,7 +142,7 @@ def test_eight_clients_with_allow_threads_get_what_a_lone_client_gets(
         counts = sum((client.counts for client in clients), Counter())
         assert not failures, failures[:10]
         assert counts["200"] > 50 * CLIENTS, counts  # every client kept busy for the whole time
-        assert server.get(f"/wsi/pyramids/{slides_debian13['ours-jpeg']}")[0] == 200
+        assert server.get(f"/wsi/pyramids/{slides_other['ours-jpeg']}")[0] == 200
         log = server.log_path.read_text(errors="replace")
     assert server.returncode == 0, f"Orthanc ended with {server.returncode}:\n{server.log_tail()}"
     assert "Traceback" not in log and "Error in the REST callback" not in log, log[-3000:]
@@ -179,7 +179,7 @@ class _SlowAnswer(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.mark.parametrize("allow_threads", [True, False], ids=["AllowThreads-on", "AllowThreads-off"])
-def test_the_option_is_honoured_in_the_root(debian13_root: Debian13Root, tmp_path: Path, allow_threads: bool) -> None:
+def test_the_option_is_honoured_in_the_root(other_root: PlatformRoot, tmp_path: Path, allow_threads: bool) -> None:
     """With AllowThreads on, a Python callback answers while another waits in an SDK call; off, it waits too.
 
     What makes the tests above concurrent for real: the option name and section are the ones orthanc-python 5.0
@@ -189,7 +189,7 @@ def test_the_option_is_honoured_in_the_root(debian13_root: Debian13Root, tmp_pat
     threading.Thread(target=slow_server.serve_forever, daemon=True).start()
     script = tmp_path / "probe.py"
     script.write_text(ALLOW_THREADS_PROBE.format(url=f"http://127.0.0.1:{slow_server.server_port}/"))
-    root = debian13_root.with_config({"Python": {"AllowThreads": allow_threads}})
+    root = other_root.with_config({"Python": {"AllowThreads": allow_threads}})
     try:
         with OrthancServer(script, root=root, storage_dir=tmp_path / "orthanc") as server:
             slow_answers: list[tuple[int, float]] = []

@@ -4,7 +4,7 @@ orthanc-python 5.0, Python 3.13, AllowThreads on) in the root of tests/support/d
 
 There every out-of-range tile answered 500 while pixels were right (orthanc-python 5.0's SendHttpStatus).
 The test bodies and module fixtures are imported, not copied: pytest collects them here, and the servers they
-start run in the root (`on_debian13`).
+start run in the root (`on_other_platform`).
 """
 
 from __future__ import annotations
@@ -26,4 +26,4 @@ from tests.integration.test_codec_matrix import (  # noqa: F401  (fixtures and t
 )
 # isort: on
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_other_platform")]

@@ -1,7 +1,7 @@
 """The drift check of the `orthanc` module (test_orthanc_sdk_surface.py) against Debian 13's orthanc-python 5.0
 in the root of tests/support/debian13.py: every name our boundary calls exists there, the 5.0 recording the
 unit tests use is that module, and the fake answers like it. The test bodies and module fixture are imported,
-not copied: pytest collects them here, and the Orthanc they start runs in the root (`on_debian13`).
+not copied: pytest collects them here, and the Orthanc they start runs in the root (`on_other_platform`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tests.integration.test_orthanc_sdk_surface import (  # noqa: F401  (fixture
 )
 # isort: on
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_other_platform")]
 
 
 def test_it_is_orthanc_python_5(sdk) -> None:  # noqa: F811  (the fixture imported above)

@@ -3,7 +3,7 @@
 (StartStreamAnswer / SendStreamChunk), and must carry the same bytes, status and headers as the buffered answers
 of a server with StreamLargeAnswers off, and the source's exact pixels (as on Debian 12, where nothing streams).
 The test bodies and module fixtures are imported, not copied: pytest collects them here, and the servers they
-start run in the root (`on_debian13`).
+start run in the root (`on_other_platform`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.integration.test_streaming import (  # noqa: F401  (fixtures and test
 )
 # isort: on
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_other_platform")]
 
 
 def test_it_streams_there(probe) -> None:  # noqa: F811  (the fixture imported above)
