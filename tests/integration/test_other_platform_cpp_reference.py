@@ -1,5 +1,6 @@
-"""The reference tests of the official C++ plugin (test_cpp_reference.py) again, against Debian 13's: the C++
-plugin 3.2 on Orthanc 1.12.7 in the root of tests/support/debian13.py. The tests read the plugin's version from
+"""The reference tests of the official C++ plugin (test_cpp_reference.py) again, against the other platform's
+(3.2 on Orthanc 1.12.7 from a Debian 12 host, 1.1 on 1.10.1 from a Debian 13 host) in the root of
+tests/support/other_platform.py. The tests read the plugin's version from
 `/plugins/wsi` and expect what that version does (docs/cpp-plugin.md); the slides are the host's.
 """
 

@@ -1,6 +1,6 @@
 """Hostile frames of every codec (test_corrupt_frames.py: cut, bit-flipped, lying headers... with orthanc-gdcm
-loaded) again, on Debian 13's Orthanc (1.12.7, orthanc-python 5.0, Python 3.13, AllowThreads on) in the root
-of tests/support/debian13.py: never down, bounded memory, a clean stop. The test bodies and module fixture are
+loaded) again, on the other platform's Orthanc in the root of
+tests/support/other_platform.py (Debian 13's from a Debian 12 host, Debian 12's from a Debian 13 host): never down, bounded memory, a clean stop. The test bodies and module fixture are
 imported, not copied: pytest collects them here, and the Orthanc they start runs in the root (`on_other_platform`).
 """
 

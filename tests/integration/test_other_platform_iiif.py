@@ -1,12 +1,12 @@
 """IIIF in a real Orthanc (test_iiif_orthanc.py: the official validator, manifests, a reverse proxy) again, on
-Debian 13's Orthanc (1.12.7, orthanc-python 5.0, Python 3.13, AllowThreads on) in the root of
-tests/support/debian13.py.
+the other platform's Orthanc in the root of tests/support/other_platform.py (Debian 13's from a Debian 12 host,
+Debian 12's from a Debian 13 host).
 
-There 9 of the validator's 33 level-2 tests failed while error answers became 500s (orthanc-python 5.0's
+On Debian 13, 9 of the validator's 33 level-2 tests failed while error answers became 500s (orthanc-python 5.0's
 `SendHttpStatus`). The test bodies and module fixture are imported, not copied: pytest collects them here, and
 the servers they start run in the root (`on_other_platform`); the validator and nginx run on the host. Then the
 `info.json` fields ours shares with the C++ plugin 3.2's (its IIIF is new in 3.x) are compared on every standard
-slide.
+slide (Debian 12's C++ plugin 1.1 has no IIIF: that test is skipped there).
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ def test_info_json_agrees_with_the_cpp_plugin_3_2(orthanc_other, orthanc_other_c
                                                   slides_other_cpp):
     """Every standard slide: the shared fields, the sizes of the levels and the tiles with their scale factors are
     the C++ plugin 3.2's, and both ids name the same service path (the hosts are the two servers')."""
-    assert orthanc_other_cpp.get_json("/plugins/wsi")["Version"].startswith("3.")
+    if not orthanc_other_cpp.get_json("/plugins/wsi")["Version"].startswith("3."):
+        pytest.skip("the C++ plugin 1.1 (Debian 12) has no IIIF to compare info.json with")
     for name, series in slides_other.items():
         assert slides_other_cpp[name] == series
         mine, theirs = _info(orthanc_other, series), _info(orthanc_other_cpp, series)

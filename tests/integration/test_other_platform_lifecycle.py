@@ -1,4 +1,5 @@
-"""A clean stop (test_lifecycle.py) on Debian 13's Orthanc, with orthanc-python 5.0's AllowThreads on and off.
+"""A clean stop (test_lifecycle.py) on the other platform's Orthanc, with AllowThreads on and off (Debian 13's
+orthanc-python 5.0 honours it, Debian 12's 4.0 ignores it: a stop must be clean either way).
 
 orthanc-python 5.0 segfaulted Orthanc at "Python plugin is finalizing" (exit 139) on every stop with our plugin
 loaded. The test body is imported, not copied; the Orthanc it starts runs in the root (`on_other_platform`, here

@@ -1,5 +1,5 @@
-"""Every status through a real Orthanc (test_statuses.py) again, on Debian 13's Orthanc (1.12.7, orthanc-python
-5.0, Python 3.13, AllowThreads on) in the root of tests/support/debian13.py.
+"""Every status through a real Orthanc (test_statuses.py) again, on the other platform's Orthanc in the
+root of tests/support/other_platform.py (Debian 13's from a Debian 12 host, Debian 12's from a Debian 13 host).
 
 orthanc-python 5.0 changed `SendHttpStatus` to (status, body): every 400/404/406 we sent became a 500 there,
 which only a run on that platform shows. The test bodies and module fixtures are imported, not copied: pytest

@@ -48,8 +48,16 @@ class Platform:
 
     @property
     def streams(self) -> bool:
-        """orthanc-python 4.3 and later have streamed answers (StartStreamAnswer) and honour AllowThreads."""
-        return tuple(map(int, self.orthanc_python.split("."))) >= (4, 3)
+        """orthanc-python 5.0 added streamed answers (StartStreamAnswer / SendStreamChunk)."""
+        return self._python_plugin_at_least(5, 0)
+
+    @property
+    def allow_threads(self) -> bool:
+        """orthanc-python 4.3 added the option "Python": {"AllowThreads": true}; older ones ignore it."""
+        return self._python_plugin_at_least(4, 3)
+
+    def _python_plugin_at_least(self, *version: int) -> bool:
+        return tuple(map(int, self.orthanc_python.split("."))) >= version
 
     def describe(self) -> str:
         return (f"{self.name} ({self.suite}): Orthanc {self.orthanc}, orthanc-python {self.orthanc_python}, "
