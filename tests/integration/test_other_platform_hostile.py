@@ -1,7 +1,8 @@
-"""Hostile frames of every codec (test_corrupt_frames.py: cut, bit-flipped, lying headers... with orthanc-gdcm
-loaded) again, on the other platform's Orthanc in the root of
-tests/support/other_platform.py (Debian 13's from a Debian 12 host, Debian 12's from a Debian 13 host): never down, bounded memory, a clean stop. The test bodies and module fixture are
-imported, not copied: pytest collects them here, and the Orthanc they start runs in the root (`on_other_platform`).
+"""Hostile frames of every codec (test_corrupt_frames.py: cut, bit-flipped, lying headers... with orthanc-gdcm loaded)
+again, on the other platform's Orthanc in the root of tests/support/other_platform.py (Debian 13's from a Debian 12
+host, Debian 12's from a Debian 13 host): never down, bounded memory, a clean stop. The test bodies and module
+fixture are imported, not copied: pytest collects them here, and the Orthanc they start runs in the root
+(`on_other_platform`).
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """Eight concurrent clients against our plugin on the other platform's Orthanc, AllowThreads on.
 
-On Debian 13 (orthanc-python 5.0, from a Debian 12 host) the option is honoured; on Debian 12 (4.0, from a
-Debian 13 host) it is ignored and the same clients check our plugin under Orthanc's own HTTP threads, the GIL
-held in every callback (test_the_option_is_honoured_in_the_root measures which). With AllowThreads the GIL is released during Orthanc SDK calls, so our caches, series models, lazy imports and
-change callback really run concurrently. For a bounded time, 8 clients (one keep-alive connection each) ask
-for tiles of every level, IIIF renders, pyramids and error cases of slides in several encodings, with caches
-small enough to evict all the time, while a ninth thread uploads and deletes a series (the change callback).
-Every answer must be byte for byte the one a lone client gets from another Orthanc holding the same slides.
-test_change_under_load.py (8 clients while series are deleted and stored again) is collected here again too.
+On Debian 13 (orthanc-python 5.0, from a Debian 12 host) the option is honoured; on Debian 12 (4.0, from a Debian 13
+host) it is ignored and the same clients check our plugin under Orthanc's own HTTP threads, the GIL held in every
+callback (test_the_option_is_honoured_in_the_root measures which). With AllowThreads the GIL is released during
+Orthanc SDK calls, so our caches, series models, lazy imports and change callback really run concurrently. For a
+bounded time, 8 clients (one keep-alive connection each) ask for tiles of every level, IIIF renders, pyramids and
+error cases of slides in several encodings, with caches small enough to evict all the time, while a ninth thread
+uploads and deletes a series (the change callback). Every answer must be byte for byte the one a lone client gets
+from another Orthanc holding the same slides. test_change_under_load.py (8 clients while series are deleted and
+stored again) is collected here again too.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Smoke test of the viewer in headless Chromium against the other platform's Orthanc (tests/support/
-other_platform.py: Debian 13's from a Debian 12 host, Debian 12's from a Debian 13 host): the page opens a slide, every tile it asks for is in range and answered 200,
-the slide is drawn, and the page throws nothing. The full viewer suite is tests/browser/ (the host's Orthanc).
+"""Smoke test of the viewer in headless Chromium against the other platform's Orthanc (tests/support/other_platform.py:
+Debian 13's from a Debian 12 host, Debian 12's from a Debian 13 host): the page opens a slide, every tile it asks
+for is in range and answered 200, the slide is drawn, and the page throws nothing. The full viewer suite is
+tests/browser/ (the host's Orthanc).
 """
 
 from __future__ import annotations
@@ -9,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.other_platform import OTHER
-
 from tests.browser.viewer_page import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, open_viewer, out_of_range, screenshot
+from tests.support.other_platform import OTHER
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
