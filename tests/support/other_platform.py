@@ -59,14 +59,9 @@ class Platform:
     def _python_plugin_at_least(self, *version: int) -> bool:
         return tuple(map(int, self.orthanc_python.split("."))) >= version
 
-    def describe(self) -> str:
-        return (f"{self.name} ({self.suite}): Orthanc {self.orthanc}, orthanc-python {self.orthanc_python}, "
-                f"Python {self.python}, C++ WSI plugin {self.cpp_wsi}")
-
 
 DEBIAN12 = Platform("Debian 12", "bookworm", "debian12", "1.10.1", "4.0", "3.11", "1.1")
 DEBIAN13 = Platform("Debian 13", "trixie", "debian13", "1.12.7", "5.0", "3.13", "3.2")
-PLATFORMS = {platform.suite: platform for platform in (DEBIAN12, DEBIAN13)}
 
 
 def host_codename(os_release: Path = Path("/etc/os-release")) -> str | None:
