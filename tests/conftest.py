@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.debian13 import Debian13Root, RootUnavailable, built_root, ensure_root
 from tests.support.orthanc_server import CPP_WSI_PLUGIN, OrthancServer, require_orthanc
+from tests.support.other_platform import OTHER, PlatformRoot, RootUnavailable, built_root, ensure_root
 from tests.support.producers import (
     DICOMIZER,
     WSIDICOMIZER,
@@ -33,9 +33,9 @@ MARKERS = {"integration": "starts a real Orthanc", "browser": "drives headless C
 # 1100 x 700 with 256 px tiles: 5 x 3 tiles, partial tiles at the right and bottom edges.
 SOURCE_SIZE = (1100, 700)
 SOURCE_SEED = 3
-# Orthanc servers on Debian 13 run with orthanc-python's AllowThreads on: our code then runs truly
-# concurrently, the demanding case (README, "AllowThreads").
-DEBIAN13_CONFIG = {"Python": {"AllowThreads": True}}
+# Orthanc servers of the other platform's root run with orthanc-python's AllowThreads on: on 5.0 (Debian 13) our
+# code then runs truly concurrently, the demanding case (README, "AllowThreads"); 4.0 (Debian 12) ignores it.
+OTHER_CONFIG = {"Python": {"AllowThreads": True}}
 # What each platform's session servers measured (/system, /plugins, the Orthanc log), for the summary.
 _PLATFORMS_SEEN: dict[str, str] = {}
 
@@ -117,11 +117,11 @@ def playwright():
         yield driver
 
 
-# ---- Debian 13 (Orthanc 1.12.7, orthanc-python 5.0, Python 3.13, C++ WSI plugin 3.2) in a chroot ------------
+# ---- the other platform (Debian 13 on a Debian 12 host, Debian 12 on a Debian 13 host) in a chroot ----------
 
 @pytest.fixture(scope="session")
-def debian13_root(request: pytest.FixtureRequest) -> Debian13Root:
-    """The Debian 13 root of tests/support/debian13.py, built on first use (minutes, once) and then reused.
+def other_root(request: pytest.FixtureRequest) -> PlatformRoot:
+    """The other platform's root of tests/support/other_platform.py, built on first use (minutes, once), reused.
 
     Skipped with the reason when it cannot be built here (no network...), except in CI (variable CI set),
     where every platform must be tested: there it is an error.
@@ -130,52 +130,50 @@ def debian13_root(request: pytest.FixtureRequest) -> Debian13Root:
         root = ensure_root(_say_to_terminal(request.config))
     except RootUnavailable as error:
         if os.environ.get("CI"):
-            pytest.fail(f"the Debian 13 root is required in CI: {error}", pytrace=False)
-        pytest.skip(f"no Debian 13 root: {error}")
-    return root.with_config(DEBIAN13_CONFIG)
+            pytest.fail(f"the {OTHER.name} root is required in CI: {error}", pytrace=False)
+        pytest.skip(f"no {OTHER.name} root: {error}")
+    return root.with_config(OTHER_CONFIG)
 
 
 @pytest.fixture(scope="module")
-def on_debian13(debian13_root: Debian13Root) -> Iterator[Debian13Root]:
-    """For a test module: every OrthancServer started without a root runs in the Debian 13 root."""
-    OrthancServer.default_root = debian13_root
+def on_other_platform(other_root: PlatformRoot) -> Iterator[PlatformRoot]:
+    """For a test module: every OrthancServer started without a root runs in the other platform's root."""
+    OrthancServer.default_root = other_root
     try:
-        yield debian13_root
+        yield other_root
     finally:
         OrthancServer.default_root = None
 
 
 @pytest.fixture(scope="session")
-def orthanc_debian13(debian13_root: Debian13Root,
-                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
-    """Debian 13's Orthanc with our Python plugin only (AllowThreads on)."""
-    with OrthancServer(PLUGIN_SCRIPT, root=debian13_root,
-                       storage_dir=tmp_path_factory.mktemp("orthanc-debian13")) as server:
-        _PLATFORMS_SEEN["Debian 13 (root)"] = describe_platform(server)
+def orthanc_other(other_root: PlatformRoot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
+    """The other platform's Orthanc with our Python plugin only (AllowThreads on where orthanc-python has it)."""
+    with OrthancServer(PLUGIN_SCRIPT, root=other_root,
+                       storage_dir=tmp_path_factory.mktemp(f"orthanc-{OTHER.folder}")) as server:
+        _PLATFORMS_SEEN[f"{OTHER.name} (root)"] = describe_platform(server)
         yield server
 
 
 @pytest.fixture(scope="session")
-def orthanc_debian13_cpp(debian13_root: Debian13Root,
-                         tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
-    """Debian 13's Orthanc with the official C++ WSI plugin 3.2 only."""
-    with OrthancServer(None, load_cpp_wsi=True, root=debian13_root,
-                       storage_dir=tmp_path_factory.mktemp("orthanc-debian13-cpp")) as server:
-        _PLATFORMS_SEEN["Debian 13 (root), C++ plugin"] = describe_platform(server)
+def orthanc_other_cpp(other_root: PlatformRoot,
+                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
+    """The other platform's Orthanc with its official C++ WSI plugin only."""
+    with OrthancServer(None, load_cpp_wsi=True, root=other_root,
+                       storage_dir=tmp_path_factory.mktemp(f"orthanc-{OTHER.folder}-cpp")) as server:
+        _PLATFORMS_SEEN[f"{OTHER.name} (root), C++ plugin"] = describe_platform(server)
         yield server
 
 
 @pytest.fixture(scope="session")
-def slides_debian13(orthanc_debian13: OrthancServer, standard_slides: dict[str, list[Path]]) -> dict[str, str]:
-    """Series ids of the standard slides in Debian 13's Orthanc with our plugin."""
-    return {name: orthanc_debian13.upload_series(paths) for name, paths in standard_slides.items()}
+def slides_other(orthanc_other: OrthancServer, standard_slides: dict[str, list[Path]]) -> dict[str, str]:
+    """Series ids of the standard slides in the other platform's Orthanc with our plugin."""
+    return {name: orthanc_other.upload_series(paths) for name, paths in standard_slides.items()}
 
 
 @pytest.fixture(scope="session")
-def slides_debian13_cpp(orthanc_debian13_cpp: OrthancServer,
-                        standard_slides: dict[str, list[Path]]) -> dict[str, str]:
-    """Series ids of the standard slides in Debian 13's Orthanc with the C++ plugin 3.2."""
-    return {name: orthanc_debian13_cpp.upload_series(paths) for name, paths in standard_slides.items()}
+def slides_other_cpp(orthanc_other_cpp: OrthancServer, standard_slides: dict[str, list[Path]]) -> dict[str, str]:
+    """Series ids of the standard slides in the other platform's Orthanc with its C++ plugin."""
+    return {name: orthanc_other_cpp.upload_series(paths) for name, paths in standard_slides.items()}
 
 
 def describe_platform(server: OrthancServer) -> str:
@@ -221,18 +219,23 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
              f"{host.get('orthanc-wsi', '-')}"]
     root = built_root()
     lines.append(f"platform {root.describe()}" if root else
-                 "platform Debian 13: root not built yet (tests/.cache/debian13, built by the first test that "
-                 "needs it)")
+                 f"platform {OTHER.name}: root not built yet (tests/.cache/{OTHER.folder}, built by the first test "
+                 "that needs it)")
     return lines
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """Which Orthanc, orthanc-python and Python each part ran on (also shown in -q runs, unlike the header)."""
+    """Which Orthanc, orthanc-python and Python each part ran on (also shown in -q runs, unlike the header), and
+    why any test of the other platform was skipped (e.g. a 5.0-only feature on Debian 12's orthanc-python 4.0)."""
     outcomes: dict[str, int] = {}
+    skips: dict[str, int] = {}
     for key in ("passed", "failed", "error", "skipped", "xfailed", "xpassed"):
         for report in terminalreporter.stats.get(key, []):
-            if "test_debian13" in getattr(report, "nodeid", ""):
+            if "test_other_platform_" in getattr(report, "nodeid", ""):
                 outcomes[key] = outcomes.get(key, 0) + 1
+                if key == "skipped" and isinstance(report.longrepr, tuple):
+                    reason = report.longrepr[2].removeprefix("Skipped: ")
+                    skips[reason] = skips.get(reason, 0) + 1
     if not (_PLATFORMS_SEEN or outcomes):
         return
     terminalreporter.section("Orthanc platforms")
@@ -240,6 +243,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.line(f"{name}, measured: {text}")
     if outcomes:
         root = built_root()
-        terminalreporter.line(root.describe() if root else "Debian 13 root: not built")
-        terminalreporter.line("Debian 13 tests (tests/integration/test_debian13_*.py): "
+        terminalreporter.line(root.describe() if root else f"{OTHER.name} root: not built")
+        terminalreporter.line(f"{OTHER.name} tests (tests/integration/test_other_platform_*.py): "
                               + ", ".join(f"{n} {key}" for key, n in outcomes.items()))
+        for reason, n in skips.items():
+            terminalreporter.line(f"  {n} skipped: {reason}")

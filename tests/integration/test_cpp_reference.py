@@ -150,7 +150,7 @@ def test_tiles_are_the_source_at_full_tile_size(orthanc_cpp, slides_cpp, slide_s
             assert pixels.shape == (TILE, TILE, 3)  # edge tiles are not cropped
             expected = level[y * TILE:(y + 1) * TILE, x * TILE:(x + 1) * TILE]
             got = pixels[: expected.shape[0], : expected.shape[1]]
-            if wrong_colours:  # 3.x converts RGB it believes YBR (test_debian13_tiles.py measures it)
+            if wrong_colours:  # 3.x converts RGB it believes YBR (test_other_platform_tiles.py measures it)
                 assert np.abs(got.astype(int) - expected).max() > 100, (z, x, y)
             elif name in LOSSLESS:
                 assert np.array_equal(got, expected), (z, x, y)

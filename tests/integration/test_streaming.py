@@ -5,7 +5,8 @@ Part one drives `OrthancAdapter.answer` from a tiny probe script with bodies aro
 that leaves mid-answer. Part two asks the plugin's IIIF routes for big renders (full/max and ^max of a lossless
 slide, PNG and TIFF) from two servers, one with `StreamLargeAnswers` off: same bytes, same headers, the source's
 exact pixels. Which path an answer took shows on the wire: Orthanc ends the connection after a streamed answer
-(measured on 1.12.7), and keeps it for a buffered one. test_debian13_streaming.py runs all of it on Debian 13.
+(measured on 1.12.7), and keeps it for a buffered one. test_other_platform_streaming.py runs all of it on the
+other platform.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def free_port() -> int:
 
 
 class Root(Protocol):
-    """Another system's root to run Orthanc in (tests/support/debian13.py), sharing the host's network."""
+    """Another system's root to run Orthanc in (tests/support/other_platform.py), sharing the host's network."""
 
     config: dict  # added to every configuration (e.g. an option only that platform's Orthanc has)
 

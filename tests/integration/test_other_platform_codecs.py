@@ -1,10 +1,11 @@
 """The in-Orthanc codec matrix (test_codec_matrix.py: every pixel coding through /wsi/tiles, IIIF tiles and
-IIIF frames, alone and with orthanc-gdcm, then a clean stop) again, on Debian 13's Orthanc (1.12.7,
-orthanc-python 5.0, Python 3.13, AllowThreads on) in the root of tests/support/debian13.py.
+IIIF frames, alone and with orthanc-gdcm, then a clean stop) again, on the other
+platform's Orthanc in the root of tests/support/other_platform.py (Debian 13's from a Debian 12 host, Debian 12's
+from a Debian 13 host).
 
-There every out-of-range tile answered 500 while pixels were right (orthanc-python 5.0's SendHttpStatus).
+On Debian 13 every out-of-range tile answered 500 while pixels were right (orthanc-python 5.0's SendHttpStatus).
 The test bodies and module fixtures are imported, not copied: pytest collects them here, and the servers they
-start run in the root (`on_debian13`).
+start run in the root (`on_other_platform`).
 """
 
 from __future__ import annotations
@@ -26,4 +27,4 @@ from tests.integration.test_codec_matrix import (  # noqa: F401  (fixtures and t
 )
 # isort: on
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_other_platform")]

@@ -1,5 +1,6 @@
-"""The reference tests of the official C++ plugin (test_cpp_reference.py) again, against Debian 13's: the C++
-plugin 3.2 on Orthanc 1.12.7 in the root of tests/support/debian13.py. The tests read the plugin's version from
+"""The reference tests of the official C++ plugin (test_cpp_reference.py) again, against the other platform's
+(3.2 on Orthanc 1.12.7 from a Debian 12 host, 1.1 on 1.10.1 from a Debian 13 host) in the root of
+tests/support/other_platform.py. The tests read the plugin's version from
 `/plugins/wsi` and expect what that version does (docs/cpp-plugin.md); the slides are the host's.
 """
 
@@ -26,14 +27,14 @@ from tests.integration.test_cpp_reference import (  # noqa: F401  (tests collect
 )
 # isort: on
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_other_platform")]
 
 
 @pytest.fixture(scope="module")
-def orthanc_cpp(orthanc_debian13_cpp):
-    return orthanc_debian13_cpp
+def orthanc_cpp(orthanc_other_cpp):
+    return orthanc_other_cpp
 
 
 @pytest.fixture(scope="module")
-def slides_cpp(slides_debian13_cpp):
-    return slides_debian13_cpp
+def slides_cpp(slides_other_cpp):
+    return slides_other_cpp

@@ -1,9 +1,9 @@
-"""Every status through a real Orthanc (test_statuses.py) again, on Debian 13's Orthanc (1.12.7, orthanc-python
-5.0, Python 3.13, AllowThreads on) in the root of tests/support/debian13.py.
+"""Every status through a real Orthanc (test_statuses.py) again, on the other platform's Orthanc in the
+root of tests/support/other_platform.py (Debian 13's from a Debian 12 host, Debian 12's from a Debian 13 host).
 
 orthanc-python 5.0 changed `SendHttpStatus` to (status, body): every 400/404/406 we sent became a 500 there,
 which only a run on that platform shows. The test bodies and module fixtures are imported, not copied: pytest
-collects them here, and the servers they start run in the root (`on_debian13`).
+collects them here, and the servers they start run in the root (`on_other_platform`).
 """
 
 from __future__ import annotations
@@ -32,4 +32,4 @@ from tests.integration.test_statuses import (  # noqa: F401  (fixtures and tests
 )
 # isort: on
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_debian13")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_other_platform")]

@@ -1,6 +1,7 @@
-"""Smoke test of the viewer in headless Chromium against Debian 13's Orthanc (1.12.7, orthanc-python 5.0,
-Python 3.13, AllowThreads on): the page opens a slide, every tile it asks for is in range and answered 200,
-the slide is drawn, and the page throws nothing. The full viewer suite is tests/browser/ (Debian 12's Orthanc).
+"""Smoke test of the viewer in headless Chromium against the other platform's Orthanc (tests/support/other_platform.py:
+Debian 13's from a Debian 12 host, Debian 12's from a Debian 13 host): the page opens a slide, every tile it asks
+for is in range and answered 200, the slide is drawn, and the page throws nothing. The full viewer suite is
+tests/browser/ (the host's Orthanc).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.viewer_page import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, open_viewer, out_of_range, screenshot
+from tests.support.other_platform import OTHER
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -26,19 +28,19 @@ def chromium(playwright):
 
 
 @pytest.mark.parametrize("name", ["ours-jpeg", "dicomizer-jpeg2000", "ours-npot"])
-def test_viewer_shows_a_slide_served_by_debian_13(chromium, orthanc_debian13, slides_debian13, name):
-    series = slides_debian13[name]
+def test_viewer_shows_a_slide_served_by_the_other_platform(chromium, orthanc_other, slides_other, name):
+    series = slides_other[name]
     page = chromium.new_page(viewport=VIEWPORT)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     try:
-        log = open_viewer(page, orthanc_debian13.url + "/", series, description=f"{name} on Debian 13")
+        log = open_viewer(page, orthanc_other.url + "/", series, description=f"{name} on {OTHER.name}")
         assert log.answers, "no tile was requested"
         assert [a for a in log.answers if a[0] != 200] == []
-        assert out_of_range(log, orthanc_debian13.get_json(f"/wsi/pyramids/{series}")) == []
+        assert out_of_range(log, orthanc_other.get_json(f"/wsi/pyramids/{series}")) == []
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        assert screenshot(page, ARTIFACTS / f"debian13-viewer-{name}.png").std() > 15, "nearly uniform"
-        assert page.locator("#label").inner_text() == f"{name} on Debian 13"
+        assert screenshot(page, ARTIFACTS / f"{OTHER.folder}-viewer-{name}.png").std() > 15, "nearly uniform"
+        assert page.locator("#label").inner_text() == f"{name} on {OTHER.name}"
     finally:
         page.close()
     assert not errors, errors
