@@ -299,13 +299,16 @@ def test_request_arguments_are_freed_after_each_request(tmp_path):
     for repair in (True, False):
         options = {"WholeSlideImaging": {"RepairCallbackLeak": repair}}
         with OrthancServer(PLUGIN_SCRIPT, storage_dir=tmp_path / str(repair), extra_config=options) as server:
+            version = server.get_json("/plugins/python")["Version"]
             growth[repair] = posts_growth_mb(server)
             assert server.get("/system")[0] == 200
             log = server.log_path.read_text(errors="replace")
             verdicts[repair] = ("leaking" if "gives them back" in log else
                                 "clean" if "no repair" in log else "undecided")
     print(f"\nRSS growth after {POSTS} POSTs of 1 MB: {growth}; probe: {verdicts}")
-    assert verdicts[True] in ("leaking", "clean")  # decided on the connection's second request
+    # Decided on a thread's second request, and right for this orthanc-python: the leak was fixed in 4.1.
+    leaky = tuple(int(part) for part in version.split(".")[:2]) < (4, 1)
+    assert verdicts[True] == ("leaking" if leaky else "clean"), (version, verdicts)
     assert verdicts[False] == "undecided"  # switched off: no probe
     assert growth[True] < 10
     if verdicts[True] == "leaking":  # orthanc-python 4.0 (Debian 12): the leak is real without the repair
