@@ -20,7 +20,7 @@ import pydicom
 import pytest
 from pydicom.encaps import encapsulate
 
-from tests.support.orthanc_server import OrthancServer, require_orthanc
+from tests.support.orthanc_server import OrthancServer, require_orthanc, script_server
 from tests.support.source import textured_image
 from tests.support.writer import write_slide
 
@@ -82,10 +82,8 @@ class Client:
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory):
     require_orthanc()
-    directory = tmp_path_factory.mktemp("status-probe")
-    script = directory / "probe.py"
-    script.write_text(PROBE_SCRIPT.format(plugin_dir=str(PLUGIN_DIR)))
-    with OrthancServer(script, storage_dir=directory / "orthanc") as server:
+    script = PROBE_SCRIPT.format(plugin_dir=str(PLUGIN_DIR))
+    with script_server(tmp_path_factory.mktemp("status-probe"), script) as server:
         yield server
 
 

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 from wsi.adapter import STREAM_CHUNK_BYTES, STREAM_MIN_BYTES
 
-from tests.support.orthanc_server import OrthancServer, require_orthanc
+from tests.support.orthanc_server import OrthancServer, require_orthanc, script_server
 from tests.support.writer import write_slide
 
 pytestmark = pytest.mark.integration
@@ -92,10 +92,8 @@ def _one(headers: list[tuple[str, str]], name: str) -> str:
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
     require_orthanc()
-    directory = tmp_path_factory.mktemp("stream-probe")
-    script = directory / "probe.py"
-    script.write_text(PROBE_SCRIPT.format(plugin_dir=str(PLUGIN_DIR)))
-    with OrthancServer(script, storage_dir=directory / "orthanc") as server:
+    script = PROBE_SCRIPT.format(plugin_dir=str(PLUGIN_DIR))
+    with script_server(tmp_path_factory.mktemp("stream-probe"), script) as server:
         yield server
 
 

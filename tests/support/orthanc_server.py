@@ -177,3 +177,11 @@ class OrthancServer:
         if len(series) != 1:
             raise AssertionError(f"{len(paths)} files gave {len(series)} series")
         return series.pop()
+
+
+def script_server(directory: Path, script: str) -> OrthancServer:
+    """An Orthanc (not started: use `with`) whose PythonScript is `script`, e.g. a probe of the adapter, with its
+    storage in `directory`."""
+    path = directory / "probe.py"
+    path.write_text(script)
+    return OrthancServer(path, storage_dir=directory / "orthanc")
