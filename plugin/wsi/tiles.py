@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .accept import choose_media_type
 from .errors import BadRequest, NotFound
-from .http import SEGMENT, Request, Response, content_etag, etag_matches, json_response
+from .http import SEGMENT, Request, Response, content_etag, etag_matches, immutable_cache_control, json_response
 from .series import SeriesModel
 from .service import check_id
 
@@ -17,13 +17,8 @@ if TYPE_CHECKING:
 _INDEX = re.compile(r"[0-9]{1,9}")
 TILE_CACHE_CONTROL = "private, max-age=3600"
 # A tile URL naming the series' version ("?version=", the pyramid's "Version") never changes its answer: a stale
-# version is 404, never old pixels. `private` when Orthanc authenticates (no shared cache may keep it).
+# version is 404, never old pixels.
 VERSION_PARAMETER = "version"
-IMMUTABLE = "max-age=31536000, immutable"
-
-
-def immutable_cache_control(app: App) -> str:
-    return ("private, " if app.settings.authenticated else "public, ") + IMMUTABLE
 
 
 def _index(value: str, name: str) -> int:
@@ -120,7 +115,7 @@ def _cache_headers(request: Request, app: App, model: SeriesModel) -> dict[str, 
     if version != model.version:
         raise NotFound(f"series {model.series_id} has changed since version {version[:20]!r} (now "
                        f"{model.version}): read its pyramid again")
-    return {"Cache-Control": immutable_cache_control(app)}
+    return {"Cache-Control": immutable_cache_control(app.settings.authenticated)}
 
 
 ASSOCIATED = ("label", "overview", "thumbnail")

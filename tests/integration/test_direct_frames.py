@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "plugin" / "wsi_plugin.py"
-IMMUTABLE = "max-age=31536000, immutable"
+IMMUTABLE = "max-age=31536000, immutable"  # after "public, " or "private, "
 
 
 def direct_frame(pyramid: dict, level: int, tx: int, ty: int, path: int = 0, plane: int = 0) -> tuple[str, int] | None:
@@ -99,6 +99,18 @@ def test_versioned_tiles_are_immutable_and_a_stale_version_is_404(orthanc: Ortha
     for _ in range(2):  # built, then from the answer cache (the fast path)
         status, headers, old_tile = orthanc.get(url)
         assert status == 200 and headers["cache-control"] == f"public, {IMMUTABLE}" and "etag" not in headers
+    # The manifest names the versioned IIIF image, whose answers are immutable too; the plain one still answers.
+    manifest = orthanc.get_json(f"/wsi/iiif/series/{series}/manifest.json")
+    service = manifest["items"][0]["items"][0]["items"][0]["body"]["service"][0]["id"]
+    iiif = f"/wsi/iiif/tiles/{series}@{old['Version']}"
+    assert service.endswith(iiif)
+    info = orthanc.get_json(f"{iiif}/info.json")
+    assert info["id"].endswith(iiif)
+    for path in (f"{iiif}/info.json", f"{iiif}/0,0,256,256/256,/0/default.jpg"):
+        status, headers, _ = orthanc.get(path)
+        assert status == 200 and headers["cache-control"] == f"public, {IMMUTABLE}", path
+    status, headers, _ = orthanc.get(f"/wsi/iiif/tiles/{series}/0,0,256,256/256,/0/default.jpg")
+    assert status == 200 and headers["cache-control"].startswith("private, max-age=") and headers["etag"]
 
     # The series changes: same study and series UIDs, other instances with other pixels.
     for instance in first:
@@ -106,8 +118,11 @@ def test_versioned_tiles_are_immutable_and_a_stale_version_is_404(orthanc: Ortha
     orthanc.upload(write_slide(tmp_path / "b", textured_image(512, 384, seed=12), **uids))
     new = orthanc.get_json(f"/wsi/pyramids/{series}")
     assert new["Version"] != old["Version"]
-    status, headers, body = orthanc.get(url)
-    assert status == 404 and b"has changed" in body and "cache-control" not in headers
+    for stale in (url, f"{iiif}/0,0,256,256/256,/0/default.jpg", f"{iiif}/info.json"):
+        status, headers, body = orthanc.get(stale)
+        assert status == 404 and b"has changed" in body and "cache-control" not in headers, stale
+    new_service = orthanc.get_json(f"/wsi/iiif/series/{series}/manifest.json")["items"][0]["items"][0]["items"][0]
+    assert new_service["body"]["service"][0]["id"].endswith(f"/wsi/iiif/tiles/{series}@{new['Version']}")
     status, headers, new_tile = orthanc.get(f"/wsi/tiles/{series}/0/0/0?version={new['Version']}")
     assert status == 200 and new_tile != old_tile and headers["cache-control"] == f"public, {IMMUTABLE}"
     orthanc.request("DELETE", f"/series/{series}")
