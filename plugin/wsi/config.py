@@ -35,6 +35,9 @@ class Settings:
     malloc_mmap_threshold_kb: int = 128  # blocks this large get their own mapping, returned when freed (allocator.py)
     repair_callback_leak: bool = True  # orthanc-python < 4.1 keeps every request's arguments (callback_leak.py)
     virtualenv: str = ""
+    # Orthanc asks clients for credentials (or an authorization plugin decides): answers are then cached only by
+    # the browser (Cache-Control: private), never by a shared cache. Read from Orthanc's own options.
+    authenticated: bool = False
 
 
 # JSON key -> (Settings field, expected type, description used in error messages)
@@ -101,13 +104,21 @@ def _check(key: str, value: Any) -> Any:
     return value
 
 
+def orthanc_authenticates(configuration: dict) -> bool:
+    """Whether Orthanc asks clients for credentials: "AuthenticationEnabled", which (since Orthanc 1.5.8) defaults to
+    "RemoteAccessAllowed" (itself false by default); or an authorization plugin's "Authorization" section."""
+    enabled = configuration.get("AuthenticationEnabled", configuration.get("RemoteAccessAllowed", False))
+    return enabled is True or "Authorization" in configuration
+
+
 def load_settings(configuration: dict) -> Settings:
     """Settings from Orthanc's whole configuration; raises ConfigError naming the faulty key."""
     section = configuration.get("WholeSlideImaging", {})
     if not isinstance(section, dict):
         raise ConfigError("WholeSlideImaging: expected a JSON object")
     port = configuration.get("HttpPort", 8042)
-    values: dict[str, Any] = {"public_url": f"http://localhost:{port}/"}
+    values: dict[str, Any] = {"public_url": f"http://localhost:{port}/",
+                              "authenticated": orthanc_authenticates(configuration)}
     for key, value in section.items():
         if key not in _KEYS:
             raise ConfigError(f"WholeSlideImaging.{key}: unknown option (known: {', '.join(sorted(_KEYS))})")
