@@ -62,9 +62,9 @@ class SlideService:
         self.frames = FrameSource(orthanc, self.series, pixels, facts, limits or FrameLimits())
         self.radiology = RadiologyFrames(orthanc, self.series, self.frames, pixels, facts)
 
-    def on_change(self) -> None:
-        """An instance was stored or deleted in this Orthanc (Orthanc's change callback)."""
-        self.series.on_change()
+    def on_change(self, stored_instance: str | None = None) -> None:
+        """An instance was stored (`stored_instance`) or deleted in this Orthanc (Orthanc's change callback)."""
+        self.series.on_change(stored_instance)
 
     # ---- answers to requests ----------------------------------------------------------------------
     def fresh_answer(self, uri: str, accept: str, query: dict[str, str]) -> Response | None:
