@@ -26,7 +26,15 @@ from types import TracebackType
 
 from tests.support.orthanc_server import OrthancServer, _die_with_parent, free_port
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _postgresql_bin() -> Path:
+    """The newest installed server's programs (Debian 12 ships PostgreSQL 15, Debian 13 ships 17)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)
+                   if p.parent.parent.name.isdigit() else 0)
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _postgresql_bin()
 POSTGRESQL_INDEX_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so"
 PYTHON_PLUGIN = "/usr/share/orthanc/plugins/libOrthancPython.so"
 NGINX = "/usr/sbin/nginx"
@@ -181,10 +189,10 @@ http {{
         _stop_process(self._process, signal.SIGQUIT)
         self._process = None
 
-    def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
-            connection.request("GET", path)
+            connection.request("GET", path, headers=headers or {})
             response = connection.getresponse()
             return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
         finally:
