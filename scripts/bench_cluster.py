@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/bench_cluster.py [--quick] [--replicas 1,2,3] [--duration S] [--concurrency N]
 
-Writes (once per run, in a temporary folder) a 4096x3072 tissue-like slide with our writer (JPEG, 256 px
+Writes (once per run, in a temporary folder) an 8192x6144 tissue-like slide with our writer (JPEG, 256 px
 tiles, 3 levels), then for each configuration in turn (never two at once: they would share the cores) starts
 it (tests/support/cluster.py: PostgreSQL of its own, N Orthancs with orthanc-postgresql and our plugin, nginx
 round robin with upstream keep-alive; or one Orthanc on SQLite, asked directly), uploads the slide, and drives
@@ -43,7 +43,7 @@ from tests.support.writer import write_slide  # noqa: E402
 
 PLUGIN = ROOT / "plugin" / "wsi_plugin.py"
 TICKS = os.sysconf("SC_CLK_TCK")
-WIDTH, HEIGHT, TILE = 4096, 3072, 256
+WIDTH, HEIGHT, TILE = 8192, 6144, 256
 # Each replica gets the same plugin cache as the single Orthanc: replicas add memory, not share it.
 PLUGIN_CONFIG = {"CacheSizeMB": 256}
 

@@ -55,6 +55,7 @@ class FrameSource:
         self._pixels = pixels  # decoded tiles and frames
         self._facts = facts  # pixel formats, ICC profiles
         self._raw_reads = SingleFlight()
+        self._stored_reads = SingleFlight()  # whole stored files of replaced instances
 
     # ---- where a tile is --------------------------------------------------------------------------
     @staticmethod
@@ -95,30 +96,44 @@ class FrameSource:
         def read() -> bytes:
             log.debug("reading frame %d of instance %s", frame, instance_id)
             if self._series.replaced(instance_id, version):
-                return self.stored_file(instance_id, version).frame(frame)
+                return self.stored_frame(instance_id, version, frame)
             if fmt is not None and codec.orthanc_cannot_split(fmt):
                 return self._cut_native_frame(instance_id, frame, fmt)
             return self._orthanc.get_bytes(f"/instances/{instance_id}/frames/{frame}/raw")
 
         return self._raw_reads.run((instance_id, version, frame), read)
 
-    def content(self, instance_id: str, version: str, path: str) -> bytes:
-        """A binary element of the instance as stored in `version` (Orthanc's `/content/{path}`)."""
-        if self._series.replaced(instance_id, version):
-            return self.stored_file(instance_id, version).content(path)
-        return self._orthanc.get_bytes(f"/instances/{instance_id}/content/{path}")
+    def stored_frame(self, instance_id: str, version: str, frame: int) -> bytes:
+        """A frame of an instance another Orthanc stored again (`replaced`), whose frames this Orthanc would
+        answer from its old parsed copy: cut from the stored file, read by its FileUuid (it cannot be stale).
 
-    def stored_file(self, instance_id: str, version: str) -> StoredFile:
-        """The instance's stored file, parsed: for an instance another Orthanc stored again (`replaced`), whose
-        frames this Orthanc would answer from its old parsed copy. Read once for concurrent requests and kept
-        (pixels budget) while it fits; the attachment is read by its FileUuid, so it cannot be stale."""
+        Orthanc 1.10 reads an attachment only whole, so the file is read once for all its frames, which are
+        kept one by one in the pixels cache (a large instance keeps what fits; a frame pushed out costs
+        another whole read, single-flight for concurrent requests).
+        """
+        key = ("stored-frame", instance_id, version)
+        found = self._pixels.get((*key, frame))
+        if found is not None:
+            return found
+
         def read() -> StoredFile:
             log.info("instance %s was stored again through another Orthanc: reading its frames from its file",
                      instance_id)
-            data = self._orthanc.get_bytes(f"/instances/{instance_id}/attachments/dicom/data")
-            return parse_stored_file(data)
+            stored = parse_stored_file(self._orthanc.get_bytes(f"/instances/{instance_id}/attachments/dicom/data"))
+            for n, data in enumerate(stored.frames):
+                self._pixels.put((*key, n), data, len(data))
+            return stored
 
-        return self._pixels.get_or_compute(("stored-file", instance_id, version), read, lambda f: f.size_bytes)
+        return self._stored_reads.run(key, read).frame(frame)
+
+    def content(self, instance_id: str, version: str, path: str) -> bytes:
+        """A binary element of the instance as stored in `version` (Orthanc's `/content/{path}`)."""
+        if self._series.replaced(instance_id, version):
+            return self._facts.get_or_compute(
+                ("stored-content", instance_id, version, path),
+                lambda: parse_stored_file(self._orthanc.get_bytes(
+                    f"/instances/{instance_id}/attachments/dicom/data")).content(path), len)
+        return self._orthanc.get_bytes(f"/instances/{instance_id}/content/{path}")
 
     def decode_stored(self, instance_id: str, frame: int, version: str, fmt: codec.PixelFormat) -> np.ndarray:
         """A stored frame's samples as decode_frame gives them, within the frame limits."""

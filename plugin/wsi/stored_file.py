@@ -29,10 +29,6 @@ class StoredFile:
     frames: tuple[bytes, ...]
     dataset: object  # pydicom.Dataset
 
-    @property
-    def size_bytes(self) -> int:
-        return sum(len(f) for f in self.frames) + 4096
-
     def frame(self, index: int) -> bytes:
         if not 0 <= index < len(self.frames):
             raise NotFound(f"frame {index} outside 0..{len(self.frames) - 1}")
