@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import DecodeError, NotFound
@@ -51,7 +52,7 @@ class StoredFile:
                 node = node[tag].value  # type: ignore[index]
             else:  # an item of the sequence just read
                 items = node
-                if not isinstance(items, list | tuple) or not int(part) < len(items):
+                if not isinstance(items, Sequence) or isinstance(items, bytes | str) or not int(part) < len(items):
                     raise NotFound(f"no item {part} in the stored file's sequence")
                 node = items[int(part)]
         if not isinstance(node, bytes | bytearray):
@@ -70,8 +71,8 @@ def parse_stored_file(data: bytes) -> StoredFile:
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
         count = max(1, int(ds.get("NumberOfFrames", 1) or 1))
-        if "PixelData" not in ds:
-            return StoredFile((), ds)
+        if "PixelData" not in ds:  # Orthanc stored it as an image: anything else is not its file
+            raise DecodeError("the stored file has no pixel data")
         pixel_data = ds.PixelData
         if ds.file_meta.TransferSyntaxUID.is_encapsulated:
             frames = tuple(generate_frames(pixel_data, number_of_frames=count))
