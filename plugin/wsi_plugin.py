@@ -104,7 +104,9 @@ def _register(adapter: OrthancAdapter, app, leak: CallbackLeakRepair) -> None:
         patterns.append(pattern)
 
     def on_change(change_type, level, resource_id):
-        if change_type in (orthanc.ChangeType.NEW_INSTANCE, orthanc.ChangeType.DELETED):
+        if change_type == orthanc.ChangeType.NEW_INSTANCE:
+            app.service.on_change(resource_id)  # stored here: this Orthanc's parsed copy is new too
+        elif change_type == orthanc.ChangeType.DELETED:
             app.service.on_change()
 
     orthanc.RegisterOnChangeCallback(_kept(on_change))

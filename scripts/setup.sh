@@ -110,7 +110,10 @@ run_packages=(orthanc orthanc-python python3-venv ca-certificates)
 # npm installs the browser libraries: Debian's Node.js and npm when the machine has no npm at all
 # (a Node.js that brings its own npm, e.g. from NodeSource, is left as it is).
 command -v npm >/dev/null 2>&1 || run_packages+=(nodejs npm)
-test_packages=(orthanc-wsi orthanc-gdcm wrk chromium nginx-light fonts-dejavu-core libturbojpeg0)
+# postgresql, orthanc-postgresql: the scale-out cluster of tests/integration/test_cluster.py (its own
+# initdb folder and port; the packaged postgresql service is left as it is).
+test_packages=(orthanc-wsi orthanc-gdcm wrk chromium nginx-light fonts-dejavu-core libturbojpeg0 postgresql
+  orthanc-postgresql)
 
 need_apt=()
 packages=("${run_packages[@]}")

@@ -20,6 +20,7 @@ from .frames import FrameRef
 from .markers import embed_icc_in_jpeg
 from .series import LevelModel, SeriesModel
 from .series_repository import OrthancReader, SeriesRepository
+from .stored_file import StoredFile, parse_stored_file
 from .stream_headers import DEFAULT_MAX_FRAME_PIXELS
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class FrameSource:
         self._pixels = pixels  # decoded tiles and frames
         self._facts = facts  # pixel formats, ICC profiles
         self._raw_reads = SingleFlight()
+        self._stored_reads = SingleFlight()  # whole stored files of replaced instances
 
     # ---- where a tile is --------------------------------------------------------------------------
     @staticmethod
@@ -93,11 +95,45 @@ class FrameSource:
         """The frame's stored bytes; concurrent reads of one frame are one GET."""
         def read() -> bytes:
             log.debug("reading frame %d of instance %s", frame, instance_id)
+            if self._series.replaced(instance_id, version):
+                return self.stored_frame(instance_id, version, frame)
             if fmt is not None and codec.orthanc_cannot_split(fmt):
                 return self._cut_native_frame(instance_id, frame, fmt)
             return self._orthanc.get_bytes(f"/instances/{instance_id}/frames/{frame}/raw")
 
         return self._raw_reads.run((instance_id, version, frame), read)
+
+    def stored_frame(self, instance_id: str, version: str, frame: int) -> bytes:
+        """A frame of an instance another Orthanc stored again (`replaced`), whose frames this Orthanc would
+        answer from its old parsed copy: cut from the stored file, read by its FileUuid (it cannot be stale).
+
+        Orthanc 1.10 reads an attachment only whole, so the file is read once for all its frames, which are
+        kept one by one in the pixels cache (a large instance keeps what fits; a frame pushed out costs
+        another whole read, single-flight for concurrent requests).
+        """
+        key = ("stored-frame", instance_id, version)
+        found = self._pixels.get((*key, frame))
+        if found is not None:
+            return found
+
+        def read() -> StoredFile:
+            log.info("instance %s was stored again through another Orthanc: reading its frames from its file",
+                     instance_id)
+            stored = parse_stored_file(self._orthanc.get_bytes(f"/instances/{instance_id}/attachments/dicom/data"))
+            for n, data in enumerate(stored.frames):
+                self._pixels.put((*key, n), data, len(data))
+            return stored
+
+        return self._stored_reads.run(key, read).frame(frame)
+
+    def content(self, instance_id: str, version: str, path: str) -> bytes:
+        """A binary element of the instance as stored in `version` (Orthanc's `/content/{path}`)."""
+        if self._series.replaced(instance_id, version):
+            return self._facts.get_or_compute(
+                ("stored-content", instance_id, version, path),
+                lambda: parse_stored_file(self._orthanc.get_bytes(
+                    f"/instances/{instance_id}/attachments/dicom/data")).content(path), len)
+        return self._orthanc.get_bytes(f"/instances/{instance_id}/content/{path}")
 
     def decode_stored(self, instance_id: str, frame: int, version: str, fmt: codec.PixelFormat) -> np.ndarray:
         """A stored frame's samples as decode_frame gives them, within the frame limits."""
@@ -113,19 +149,19 @@ class FrameSource:
                                      f"read its frames one by one, and reading it whole for each tile is refused over "
                                      f"{limit >> 20} MB (WholeSlideImaging.MaxWholePixelDataMB)")
         # For native pixel data, Orthanc 1.10 lists one item under /content/7fe0-0010: the whole value.
+        # (A replaced instance never gets here: raw_frame reads its stored file.)
         whole = self._orthanc.get_bytes(f"/instances/{instance_id}/content/7fe0-0010/0")
         return codec.cut_native_frame(whole, fmt, frame)
 
     def pixel_format(self, instance_id: str, version: str, tags: dict, syntax: str) -> codec.PixelFormat:
         return self._facts.get_or_compute(("fmt", instance_id, version),
-                                          lambda: self._format_for(instance_id, tags, syntax), lambda _: 512)
+                                          lambda: self._format_for(instance_id, version, tags, syntax), lambda _: 512)
 
-    def _format_for(self, instance_id: str, tags: dict, syntax: str) -> codec.PixelFormat:
+    def _format_for(self, instance_id: str, version: str, tags: dict, syntax: str) -> codec.PixelFormat:
         fmt = codec.PixelFormat.from_dicom_json(tags, syntax)
         if fmt.needs_palette_data:
             # Orthanc's JSON gives the (binary) palette LUT data as null: read the raw values.
-            palette = tuple(self._orthanc.get_bytes(f"/instances/{instance_id}/content/{tag}")
-                            for tag in codec.PALETTE_DATA_TAGS)
+            palette = tuple(self.content(instance_id, version, tag) for tag in codec.PALETTE_DATA_TAGS)
             fmt = codec.PixelFormat.from_dicom_json(tags, syntax, palette)
         return fmt
 
@@ -215,7 +251,7 @@ class FrameSource:
 
         def read() -> bytes:
             try:
-                icc = self._orthanc.get_bytes(f"/instances/{source[0]}/content/0048-0105/{source[1]}/0028-2000")
+                icc = self.content(source[0], model.versions.get(source[0], ""), f"0048-0105/{source[1]}/0028-2000")
             except NotFound:
                 return b""
             return b"" if icc and is_srgb_profile(icc) else icc

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 ORTHANC_ID = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{8}){4}")
 _MAX_SERIES = 512  # models kept (a model is small but a sparse level's index can be large)
 _MAX_VERSIONS = 65536  # instance versions kept
+# Instances whose first-read stored file is remembered (about 150 bytes each). Past it the oldest are
+# forgotten: docs/scaleout.md says what that leaves open.
+_MAX_PARSED = 1 << 18
 
 
 class OrthancReader(Protocol):
@@ -66,11 +69,32 @@ class SeriesRepository:
         self._lock = threading.Lock()
         self._reads = SingleFlight()  # N cold requests for one series read and build it once
         self._generation = 0  # bumped by Orthanc's change callback
+        # instance id -> the stored file (FileUuid) Orthanc's parsed-DICOM cache in this process may hold
+        self._parsed: dict[str, str] = {}
 
     # ---- change tracking --------------------------------------------------------------------------
-    def on_change(self) -> None:
-        """An instance was stored or deleted in this Orthanc: re-check cached facts before trusting them."""
+    def on_change(self, stored_instance: str | None = None) -> None:
+        """An instance was stored or deleted in this Orthanc: re-check cached facts before trusting them.
+
+        `stored_instance`: the instance this Orthanc has just stored, which also dropped its own parsed copy.
+        """
         self._generation += 1
+        if stored_instance is not None:
+            with self._lock:
+                self._parsed.pop(stored_instance, None)
+
+    def replaced(self, instance_id: str, version: str) -> bool:
+        """Whether this Orthanc's own reads of the instance (`/frames`, `/content`) may answer another stored
+        file than `version`: Orthanc 1.10 keeps a parsed copy per process, keyed by instance id, dropped only
+        where the instance was changed. The first version this process read is the one it may hold; any other
+        version was stored through another Orthanc (docs/scaleout.md)."""
+        with self._lock:
+            first = self._parsed.get(instance_id)
+            if first is None:
+                self._parsed[instance_id] = first = version
+                while len(self._parsed) > _MAX_PARSED:
+                    del self._parsed[next(iter(self._parsed))]
+        return first != version
 
     def _trusted(self, checked: _Checked | None) -> bool:
         return checked is not None and checked.generation == self._generation and \

@@ -67,9 +67,9 @@ class SlideService:
         self.radiology = RadiologyFrames(orthanc, self.series, self.frames, pixels, facts)
         self.archive = Archive(orthanc, self.series)
 
-    def on_change(self) -> None:
-        """An instance was stored or deleted in this Orthanc (Orthanc's change callback)."""
-        self.series.on_change()
+    def on_change(self, stored_instance: str | None = None) -> None:
+        """An instance was stored (`stored_instance`) or deleted in this Orthanc (Orthanc's change callback)."""
+        self.series.on_change(stored_instance)
 
     # ---- answers to requests ----------------------------------------------------------------------
     def fresh_answer(self, uri: str, accept: str, query: dict[str, str]) -> Response | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 
@@ -42,13 +43,40 @@ class FakeOrthanc:
                       [{"ID": i, "Type": "Instance", "ParentSeries": series_id,
                         "FileUuid": self.get_json(f"/instances/{i}")["FileUuid"]} for i in ids])
 
-    def store_again(self, series_id: str, instance_id: str, frames: list[bytes]) -> None:
-        """The instance deleted and stored again with the same UIDs (same id) but other pixels."""
-        for n, frame in enumerate(frames):
-            self.paths[f"/instances/{instance_id}/frames/{n}/raw"] = frame
+    def store_again(self, series_id: str, instance_id: str, frames: list[bytes], *, elsewhere: bool = False) -> None:
+        """The instance deleted and stored again with the same UIDs (same id) but other pixels.
+
+        elsewhere: through another Orthanc sharing the database. This one's `/frames` then keep answering the
+        old pixels (Orthanc 1.10's parsed-DICOM cache, per process); only the stored file is new.
+        """
+        if not elsewhere:
+            for n, frame in enumerate(frames):
+                self.paths[f"/instances/{instance_id}/frames/{n}/raw"] = frame
+        syntax = self.get_json(f"/instances/{instance_id}/header?short")["0002,0010"]
+        self.paths[f"/instances/{instance_id}/attachments/dicom/data"] = dicom_file(syntax, frames)
         self.put_json(f"/instances/{instance_id}", {"ID": instance_id, "ParentSeries": series_id,
                                                     "FileUuid": str(uuid.uuid4())})
         self.list_instances(series_id, [i["ID"] for i in self.get_json(f"/series/{series_id}/instances")])
+
+    def restarted(self) -> FakeOrthanc:
+        """This Orthanc started again over the same database and storage: its frames are read from the stored
+        files (no parsed copy survives a restart)."""
+        import pydicom
+        from pydicom.encaps import generate_frames
+
+        fresh = FakeOrthanc()
+        fresh.paths = dict(self.paths)
+        for uri, data in self.paths.items():
+            if uri.endswith("/attachments/dicom/data"):
+                ds = pydicom.dcmread(io.BytesIO(data), force=True)
+                count = int(ds.NumberOfFrames)
+                frames = list(generate_frames(ds.PixelData, number_of_frames=count)) \
+                    if ds.file_meta.TransferSyntaxUID.is_encapsulated else \
+                    [ds.PixelData[i * len(ds.PixelData) // count:(i + 1) * len(ds.PixelData) // count]
+                     for i in range(count)]
+                for n, frame in enumerate(frames):
+                    fresh.paths[uri.replace("attachments/dicom/data", f"frames/{n}/raw")] = frame
+        return fresh
 
     def add_series(self, instances: list[tuple[dict, str, list[bytes]]], sop_class: str, study_tags=None,
                    series_tags=None) -> tuple[str, list[str]]:
@@ -76,6 +104,22 @@ class FakeOrthanc:
                       {"Slices": [f"/instances/{i}/frames/{n}" for i, (_, _, f) in zip(ids, instances, strict=True)
                                   for n in range(len(f))]})
         return series_id, ids
+
+
+def dicom_file(syntax: str, frames: list[bytes]) -> bytes:
+    """A stored file holding `frames` (encapsulated for a compressed syntax), as Orthanc's storage has it."""
+    import pydicom
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.NumberOfFrames, ds.BitsAllocated = len(frames), 8
+    ds.PixelData = encapsulate(frames) if pydicom.uid.UID(syntax).is_encapsulated else b"".join(frames)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=False)
+    return out.getvalue()
 
 
 def wsi_tags(width, height, tile=256, frames=None, flavor="VOLUME", organization="TILED_FULL", positions=None,

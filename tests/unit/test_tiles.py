@@ -220,11 +220,11 @@ def whole_slide_answers(app, series_id):
     }
 
 
-def store_again_inverted(fake, series_id, ids, image):
+def store_again_inverted(fake, series_id, ids, image, elsewhere=False):
     other = 255 - image
-    fake.store_again(series_id, ids[0], tile_frames(other, 256, JPEG))
-    fake.store_again(series_id, ids[1], tile_frames(other[::2, ::2], 128, EXPLICIT))
-    fake.store_again(series_id, ids[2], tile_frames(other[:80, :120], 120, EXPLICIT))
+    fake.store_again(series_id, ids[0], tile_frames(other, 256, JPEG), elsewhere=elsewhere)
+    fake.store_again(series_id, ids[1], tile_frames(other[::2, ::2], 128, EXPLICIT), elsewhere=elsewhere)
+    fake.store_again(series_id, ids[2], tile_frames(other[:80, :120], 120, EXPLICIT), elsewhere=elsewhere)
 
 
 @pytest.mark.parametrize("noticed_by", ["change callback", "series check"])
@@ -233,20 +233,27 @@ def test_series_stored_again_with_the_same_uids_answers_the_new_pixels_everywher
     clock = Clock()
     app = fresh_app(fake, clock=clock)
     old = whole_slide_answers(app, series_id)
-    store_again_inverted(fake, series_id, ids, image)
-    if noticed_by == "change callback":  # stored or deleted through this Orthanc
-        app.service.on_change()
+    # Through another Orthanc, this one's own frame routes keep the old pixels: only the stored file is new.
+    store_again_inverted(fake, series_id, ids, image, elsewhere=noticed_by == "series check")
+    if noticed_by == "change callback":  # stored through this Orthanc: one callback per instance
+        for instance_id in ids:
+            app.service.on_change(instance_id)
     else:  # through another Orthanc sharing the database: no callback here
         assert whole_slide_answers(app, series_id) == old  # trusted for SeriesCheckSeconds
         clock.now += 5.0
     after = whole_slide_answers(app, series_id)
-    truth = whole_slide_answers(fresh_app(fake), series_id)  # nothing cached: the new pixels
+    orthanc_now = fake.restarted() if noticed_by == "series check" else fake  # the new pixels, as served fresh
+    truth = whole_slide_answers(fresh_app(orthanc_now), series_id)  # nothing cached
     for name, response in after.items():
         assert response.status == 200 and old[name].body != truth[name].body, name  # the test can fail
         assert response.body == truth[name].body, f"{name}: stale pixels"
     # A region never asked before, made from the decoded-tile cache: new pixels too.
     region = iiif(app, get_tiles, f"{series_id}/10,10,200,200/max/0/default.png")
-    assert region.body == iiif(fresh_app(fake), get_tiles, f"{series_id}/10,10,200,200/max/0/default.png").body
+    assert region.body == iiif(fresh_app(orthanc_now), get_tiles, f"{series_id}/10,10,200,200/max/0/default.png").body
+    if noticed_by == "series check":  # each replaced instance's file read once, its frames never asked for
+        assert all(fake.calls.count(f"/instances/{i}/attachments/dicom/data") == 1 for i in ids)
+        assert not [c for c in fake.calls[fake.calls.index(f"/instances/{ids[0]}/attachments/dicom/data"):]
+                    if "/frames/" in c]
 
 
 def test_an_answer_rendered_while_the_series_changes_is_not_cached_as_current(world):
