@@ -195,12 +195,16 @@ class FrameSource:
     def goes_out_as_stored(self, model: SeriesModel, instance_id: str) -> bool:
         """Whether every tile of the instance goes out exactly as stored (the frame map, frame_map.py): 8-bit JPEG a
         browser shows right, no ICC profile to embed, not labelled RGB (a browser then needs markers that declare
-        RGB, decided frame by frame), and its first frame passing the per-frame verdict (`_frame_passes`)."""
+        RGB, decided frame by frame), its frames not stored again through another Orthanc sharing the database (whose
+        frame route here would answer the old file: `SeriesRepository.replaced`), and its first frame passing the
+        per-frame verdict (`_frame_passes`)."""
         try:
             fmt = self.slide_format(model, instance_id)
             if not codec.can_pass_through_jpeg(fmt) or fmt.photometric == "RGB" or self.icc_profile(model):
                 return False
             version = model.versions.get(instance_id, "")
+            if self._series.replaced(instance_id, version):
+                return False  # this Orthanc's own frame route may still answer the old file (scale-out)
             return self._frame_passes(instance_id, version, fmt, self.raw_frame(instance_id, 0, version, fmt))
         except WsiError:
             return False  # the tiles then come through /wsi/tiles, which says what is wrong
