@@ -135,11 +135,11 @@
     }
     var tools = $('<div></div>').attr({ id: INSTANCE_TOOLS_ID, 'data-instance': instanceId });
     $('#instance-info').after(tools);
-    // One request per page view: the pyramid of the first frame answers only for an instance with pixels
-    // the plugin can show.
-    $.ajax({ url: ROOT + 'frames-pyramids/' + encodeURIComponent(instanceId) + '/0', dataType: 'json' })
-      .done(function () {
-        if (isCurrent(tools, 'data-instance', instanceId)) {
+    // One request per page view, to Orthanc itself: its frame list is read from the tags, whereas our frame
+    // pyramid would decode the frame (a 100 MB photograph) just to draw a button. No frames, no button.
+    $.ajax({ url: '../instances/' + encodeURIComponent(instanceId) + '/frames', dataType: 'json' })
+      .done(function (frames) {
+        if ($.isArray(frames) && frames.length && isCurrent(tools, 'data-instance', instanceId)) {
           addDeepZoomButton(tools, 'instance=' + encodeURIComponent(instanceId) + '&frame=0');
         }
       });
