@@ -2,9 +2,9 @@
 photograph, a multi-frame CT-like series and an instance without pixels, written with pydicom; plus the
 display rule the screen is checked against (DICOM PS3.3 C.11.2.1.2, LINEAR window).
 
-The pictures are smooth at the scale of a pixel (blobs tens of pixels wide) but differ everywhere at the
-scale of a tile, so a misplaced or wrongly windowed tile shows, while the canvas drawer's one-pixel seam
-stretch does not.
+The pictures have blobs tens of pixels wide, so they differ everywhere at the scale of a tile, plus a fine
+grain (periods of about 20 px), so a picture shifted or scaled by a few pixels loses many decibels while the
+canvas drawer's sub-pixel seam stretch costs little.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ RGB_SIZE = (3000, 2000)  # a photograph
 GREY_SLOPE, GREY_INTERCEPT = 0.5, -1000.0
 GREY_WINDOWS = (("FULL", 14000.0, 30000.0), ("NARROW", 6000.0, 4000.0))
 CT_FRAMES = 4
-CT_SIZE = 600
+CT_SIZE = 1000  # larger than the viewer's 760 px height, so zoom 1 is allowed
 
 
 @dataclass
@@ -57,6 +57,7 @@ def smooth_field(width: int, height: int, seed: int) -> np.ndarray:
         bx, by = x[y0:y1, x0:x1], y[y0:y1, x0:x1]
         field[y0:y1, x0:x1] += weight * np.exp(-((bx - cx) ** 2 + (by - cy) ** 2) / (2 * radius**2))
     field += 0.15 * np.sin(x / 37.0) * np.cos(y / 53.0)
+    field += 0.06 * np.sin(x / 3.0) * np.sin(y / 4.0)  # fine grain: a shift of a few pixels shows
     lo, hi = field.min(), field.max()
     return ((field - lo) / (hi - lo)).astype(np.float64)
 
@@ -114,9 +115,9 @@ def rgb_photograph() -> tuple[bytes, np.ndarray]:
 
 
 def ct_frames() -> tuple[bytes, np.ndarray]:
-    """A 4-frame CT-like instance (window 40/400, intercept -1024): frame k is ~100 HU brighter than k - 1."""
+    """A 4-frame CT-like instance (window 40/400, intercept -1024): frame k is 80 HU brighter than k - 1."""
     texture = smooth_field(CT_SIZE, CT_SIZE, seed=5)
-    hu = np.stack([-150 + 100 * k + 60 * texture for k in range(CT_FRAMES)])
+    hu = np.stack([-200 + 80 * k + 250 * texture for k in range(CT_FRAMES)])
     stored = np.round(hu + 1024).astype(np.uint16)
     data = dicom_image(stored, series=generate_uid(), study=generate_uid(), number=1, frames=CT_FRAMES)
     return data, stored.astype(np.float64) - 1024
