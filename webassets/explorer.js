@@ -135,11 +135,13 @@
     }
     var tools = $('<div></div>').attr({ id: INSTANCE_TOOLS_ID, 'data-instance': instanceId });
     $('#instance-info').after(tools);
-    // One request per page view, to Orthanc itself: its frame list is read from the tags, whereas our frame
-    // pyramid would decode the frame (a 100 MB photograph) just to draw a button. No frames, no button.
-    $.ajax({ url: '../instances/' + encodeURIComponent(instanceId) + '/frames', dataType: 'json' })
-      .done(function (frames) {
-        if ($.isArray(frames) && frames.length && isCurrent(tools, 'data-instance', instanceId)) {
+    // One request per page view, to Orthanc itself: the instance's Rows (0028,0010), read from the tags,
+    // whereas our frame pyramid would decode the frame (a 100 MB photograph) just to draw a button. Orthanc's
+    // frame list is no help: it lists one frame for a report without pixels. No rows, no button.
+    $.ajax({ url: '../instances/' + encodeURIComponent(instanceId) + '/content/0028,0010', dataType: 'text' })
+      .done(function (rows) {
+        // Orthanc answers the raw value (US: two bytes); absent tag: 404; zero rows: two NUL bytes.
+        if (/[^\0]/.test(rows) && isCurrent(tools, 'data-instance', instanceId)) {
           addDeepZoomButton(tools, 'instance=' + encodeURIComponent(instanceId) + '&frame=0');
         }
       });

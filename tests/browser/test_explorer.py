@@ -56,8 +56,8 @@ def test_ct_series_has_deep_zoom_and_not_the_yellow_button(orthanc, slides, page
 def _instance_page(page, base: str, instance: str) -> list[str]:
     """Open the Explorer on an instance and wait until its frame check has answered; requests it made to us."""
     requests: list[str] = []
-    page.on("request", lambda r: requests.append(r.url) if "/wsi/" in r.url or "/frames" in r.url else None)
-    with page.expect_response(lambda r: f"/instances/{instance}/frames" in r.url):
+    page.on("request", lambda r: requests.append(r.url) if "/wsi/" in r.url or "/content/" in r.url else None)
+    with page.expect_response(lambda r: f"/instances/{instance}/content/0028,0010" in r.url):
         page.goto(f"{base}app/explorer.html#instance?uuid={instance}")
     page.wait_for_selector(f"#wsi-py-instance-tools[data-instance='{instance}']", state="attached")
     page.wait_for_timeout(300)
@@ -67,7 +67,7 @@ def _instance_page(page, base: str, instance: str) -> list[str]:
 def test_instance_page_has_deep_zoom_that_opens_the_frame(orthanc, frames, browser, page, artifacts):
     requests = _instance_page(page, orthanc.url, frames.grey_instance)
     assert _buttons(page) == ["deep-zoom"]
-    assert requests == [f"{orthanc.url}instances/{frames.grey_instance}/frames"]  # Orthanc's, no decoding
+    assert requests == [f"{orthanc.url}instances/{frames.grey_instance}/content/0028,0010"]  # no decoding
     with browser.expect_page() as opened:
         page.click("[data-wsi-button=deep-zoom]")
     viewer = opened.value
