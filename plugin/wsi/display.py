@@ -3,7 +3,9 @@
 Order (PS3.3 C.11): stored values -> Modality LUT (Rescale Slope/Intercept or Modality LUT Sequence)
 -> VOI (Window Center/Width, first pair; else VOI LUT Sequence; else the frame's min..max) -> 0..255
 -> inverted for MONOCHROME1 or Presentation LUT Shape INVERSE. Enhanced multi-frame objects carry the same
-attributes in functional groups, looked up per frame first, then shared, then at the top level.
+attributes in functional groups, looked up per frame first, then shared, then at the top level. `GreyDisplay`
+holds the VOI and inversion of one frame, so that tiles of its modality values can be shown later with that
+default or with a chosen window.
 """
 
 from __future__ import annotations
@@ -184,20 +186,6 @@ def apply_modality(pixels: np.ndarray, attrs: _Attributes) -> np.ndarray:
     return values
 
 
-def apply_voi(values: np.ndarray, attrs: _Attributes) -> np.ndarray:
-    """Modality values -> uint8: first window, else the VOI LUT Sequence, else min..max (no inversion)."""
-    function = (attrs.text("0028,1056") or "LINEAR").upper()
-    for _, chosen in _file_windows(attrs, function)[:1]:
-        scaled = window(values, chosen.center, chosen.width, chosen.function)
-        if scaled is not None:
-            return scaled
-    voi_items = attrs.sequence("0028,3010")
-    lut = _read_lut(voi_items[0]) if voi_items else None
-    if lut is not None:
-        return _apply_lut(values, lut)
-    return _stretch(values)
-
-
 def _apply_lut(values: np.ndarray, lut: tuple[np.ndarray, int, int]) -> np.ndarray:
     """A VOI LUT (PS3.3 C.11.2.1.1): values outside its range take its first or last entry; output scaled by
     its bit depth (or its largest entry, when the descriptor understates it)."""
@@ -229,16 +217,6 @@ def window(values: np.ndarray, center: float, width: float, function: str = "LIN
             return np.where(x <= center - 0.5, 0, 255).astype(np.uint8)
         y = ((x - (center - 0.5)) / (width - 1) + 0.5) * 255.0
     return np.rint(np.clip(y, 0.0, 255.0)).astype(np.uint8)
-
-
-def _stretch(values: np.ndarray) -> np.ndarray:
-    """The frame's own range onto 0..255 (no window, no VOI LUT)."""
-    if not values.size:
-        return np.zeros(values.shape, np.uint8)
-    lo, hi = float(values.min()), float(values.max())
-    if hi <= lo:
-        return np.zeros(values.shape, np.uint8)
-    return np.rint((values - lo) * (255.0 / (hi - lo))).astype(np.uint8)
 
 
 def _read_lut(item: Mapping[str, Any]) -> tuple[np.ndarray, int, int] | None:
