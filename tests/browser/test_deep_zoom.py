@@ -9,9 +9,11 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import numpy as np
 import pytest
+from pydicom.uid import generate_uid
 
-from tests.browser.frames import GREY_WINDOWS, linear_window
+from tests.browser.frames import GREY_WINDOWS, linear_window, smooth_field
 from tests.browser.viewer_page import best_psnr, hide_overlays, image_origin_on_screen, screenshot, view, wait_loaded
+from tests.support.radiology import dicom_image
 
 pytestmark = pytest.mark.integration
 
@@ -251,3 +253,25 @@ def test_series_form_keeps_a_chosen_window_across_frames(orthanc, frames, page):
     page.keyboard.press("End")
     wait_tiles(page, f"/frames-tiles/{frames.ct_instance}/3/?window=80,200")
     assert readout(page) == (80, 200)
+
+
+def test_series_form_opens_a_frame_of_another_size_whole(orthanc, page, artifacts):
+    """Instances of one series may differ in size: the next one opens fitted, not in the old one's view."""
+    series, study = generate_uid(), generate_uid()
+    sizes = {1: (1000, 1000), 2: (1400, 600)}  # instance number: (width, height)
+    for number, (width, height) in sizes.items():
+        pixels = np.round(smooth_field(width, height, seed=number) * 400 + 800).astype(np.uint16)
+        answer = orthanc.upload(dicom_image(pixels, series=series, study=study, number=number))
+    series_id = answer["ParentSeries"]
+    listed = orthanc.json(f"wsi/series-frames/{series_id}")["Frames"]
+    assert len(listed) == 2
+    second = listed[1]["Instance"]
+    width, height = (orthanc.json(f"wsi/frames-pyramids/{second}/0")[k] for k in ("TotalWidth", "TotalHeight"))
+    open_frame(page, orthanc.url, series=series_id, x=500, y=500, zoom=1, rotation=0)
+    page.keyboard.press("PageDown")
+    wait_tiles(page, f"/frames-tiles/{second}/0/")
+    shown = view(page)
+    assert shown["x"] == pytest.approx(width / 2, abs=2) and shown["y"] == pytest.approx(height / 2, abs=2)
+    box = page.locator("#viewer").bounding_box()
+    assert shown["zoom"] == pytest.approx(min(box["width"] / width, box["height"] / height), rel=0.02)
+    assert screenshot(page, artifacts / "deep-zoom-series-other-size.png").std() > 15
