@@ -31,7 +31,7 @@ import {
   // the slider walks through (one for ?instance=); window: the grey window the tiles are asked with.
   const state = { viewer: null, pyramid: null, source: null, opticalPath: null, focalPlane: null, ruler: null,
     rulerMode: false, failedTiles: 0, frames: [], frameIndex: 0, window: null, windowChanged: false,
-    windowMode: false, windowDrag: null, swaps: 0, pyramids: new Map() };
+    windowMode: false, windowDrag: null, swaps: 0, pyramids: new Map(), tags: {} };
   window.wsiViewer = state; // for the browser tests and the curious
 
   function showStatus(message, isError) {
@@ -247,9 +247,10 @@ import {
     });
     fillAssociated(p);
     const tags = $('tags');
+    const known = state.source.kind === 'frame' ? state.tags : p.tags;
     for (const name of TAGS_SHOWN) {
-      if (p.tags[name]) {
-        addFact(tags, name.replace(/([a-z])([A-Z])/g, '$1 $2'), formatTag(name, p.tags[name]));
+      if (known[name]) {
+        addFact(tags, name.replace(/([a-z])([A-Z])/g, '$1 $2'), formatTag(name, known[name]));
       }
     }
     $('tags-section').hidden = !tags.children.length;
@@ -507,7 +508,8 @@ import {
   function label(p) {
     const frame = state.source.kind === 'frame';
     const fallback = frame ? `Frame ${state.source.frame} of instance ${state.source.instance}` : 'Whole-slide viewer';
-    const text = params.get('description') || p.tags.SeriesDescription || fallback;
+    const known = frame ? state.tags : p.tags;
+    const text = params.get('description') || known.SeriesDescription || fallback;
     $('label').textContent = text;
     document.title = `${text} — ${frame ? 'deep zoom' : 'whole-slide viewer'}`;
   }
@@ -661,17 +663,35 @@ import {
     await openFrames(list, linkedFrameIndex(params, list.length));
   }
 
+  /** Patient, study and series main tags of an instance, from Orthanc's own index (no file is read); {} when
+   * Orthanc will not say (the label and the info panel then do without). */
+  async function instanceTags(instance) {
+    const base = `../../instances/${encodeURIComponent(instance)}`;
+    try {
+      const [study, series] = await Promise.all([getJson(`${base}/study`), getJson(`${base}/series`)]);
+      if (!study.ok || !series.ok) {
+        return {};
+      }
+      const [s, r] = [await study.json(), await series.json()];
+      return Object.assign({}, s.PatientMainDicomTags, s.MainDicomTags, r.MainDicomTags);
+    } catch (error) {
+      return {};
+    }
+  }
+
   async function openFrames(frames, index) {
     state.frames = frames;
     state.frameIndex = index;
     state.source = { kind: 'frame', instance: frames[index].instance, frame: frames[index].frame };
     let p;
+    let tags;
     try {
-      p = await framePyramid(frames[index]);
+      [p, tags] = await Promise.all([framePyramid(frames[index]), instanceTags(frames[index].instance)]);
     } catch (error) {
       showStatus(`Cannot open the frame: ${error.message}`, true);
       return;
     }
+    state.tags = tags;
     start(p);
   }
 

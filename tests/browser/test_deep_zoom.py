@@ -116,6 +116,11 @@ def test_grey_16_bit_frame_opens_with_the_file_window(orthanc, frames, page, art
     assert page.locator("#window-readout").inner_text() == f"C {FULL[0]:g} W {FULL[1]:g}"
     assert page.locator("#frame-picker").is_hidden()
     assert screenshot(page, artifacts / "deep-zoom-grey-fit.png").std() > 15
+    # Label and info panel from Orthanc's index (the pyramid JSON has no tags).
+    assert page.locator("#label").inner_text() == "Synthetic radiograph 16-bit"
+    page.keyboard.press("i")
+    text = page.locator("#info-panel").inner_text()
+    assert "3000 × 4000 px" in text and "Modality\nDX" in text and "Deep Zoom" in text
 
 
 def test_grey_frame_pixels_match_the_source_at_full_resolution(orthanc, frames, page, artifacts):
