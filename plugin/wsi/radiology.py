@@ -7,15 +7,18 @@ cut their tiles from one decoded level set per frame (frame_levels.FrameLevels).
 
 from __future__ import annotations
 
+import math
 import re
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import display
+from .allocator import release_memory
 from .cache import Memo
 from .dicom_tags import COLUMNS, ROWS, TagReader
-from .errors import NotFound
+from .errors import NotFound, Overloaded
 from .frame_levels import FrameLevels, build_levels
 from .frame_source import FrameSource
 from .pyramid import Pyramid
@@ -23,6 +26,7 @@ from .resample import TileReader
 from .rgb8 import to_rgb8
 from .series_repository import OrthancReader, SeriesRepository, check_id
 
+_LARGE_FRAME_PIXELS = 1 << 22  # after building a larger frame's levels, free memory goes back to the system
 _SLICE = re.compile(r"/instances/([0-9a-f-]{44})/frames/([0-9]+)$")
 
 
@@ -38,8 +42,12 @@ class FrameInfo:
 
 class RadiologyFrames:
     def __init__(self, orthanc: OrthancReader, series: SeriesRepository, frames: FrameSource, levels: Memo,
-                 facts: Memo) -> None:
+                 facts: Memo, builds: int = 2, wait_seconds: float = 10.0) -> None:
         self._orthanc = orthanc
+        # Building a frame's levels holds several copies of it at once (docs/limits.md): at most `builds` at a
+        # time. Separate from the RenderGate, which a IIIF render holds while its tiles ask for the levels.
+        self._builds = threading.BoundedSemaphore(builds)
+        self._wait_seconds = wait_seconds
         self._series = series
         self._frames = frames
         self._levels = levels  # decoded frames and their averaged levels (frame_levels.FrameLevels)
@@ -98,6 +106,19 @@ class RadiologyFrames:
         def build() -> FrameLevels:
             if not 0 <= frame < self._series.frame_count(instance_id):
                 raise NotFound(f"instance {instance_id} has no frame {frame}")
+            if not self._builds.acquire(timeout=self._wait_seconds):
+                raise Overloaded(f"other frames have been decoding for {self._wait_seconds:g} s "
+                                 "(WholeSlideImaging.IIIFMaxConcurrentRenders); retry later",
+                                 retry_after=max(1, math.ceil(self._wait_seconds)))
+            try:
+                levels = decode_levels()
+            finally:
+                self._builds.release()
+            if levels.width * levels.height > _LARGE_FRAME_PIXELS:
+                release_memory()  # the copies made on the way are freed now: give their pages back to the system
+            return levels
+
+        def decode_levels() -> FrameLevels:
             tags = self._series.instance_tags(instance_id)
             fmt = self._frames.pixel_format(instance_id, version, tags, self._series.transfer_syntax(instance_id))
             stored = self._frames.decode_stored(instance_id, frame, version, fmt)

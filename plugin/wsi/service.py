@@ -54,7 +54,8 @@ class ImageSource:
 class SlideService:
     def __init__(self, orthanc: OrthancReader, cache_bytes: int, series_check_seconds: float = 5.0,
                  jpeg_quality: int = 90, png_level: int = 1, clock: Callable[[], float] = time.monotonic,
-                 limits: FrameLimits | None = None, frame_cache_bytes: int = 256 << 20) -> None:
+                 limits: FrameLimits | None = None, frame_cache_bytes: int = 256 << 20, frame_builds: int = 2,
+                 frame_build_wait_seconds: float = 10.0) -> None:
         self.jpeg_quality = jpeg_quality
         self.png_level = png_level
         self._answers = Memo(cache_bytes // 2)
@@ -64,7 +65,8 @@ class SlideService:
         levels = Memo(frame_cache_bytes, largest_share=1)
         self.series = SeriesRepository(orthanc, facts, series_check_seconds, clock)
         self.frames = FrameSource(orthanc, self.series, pixels, facts, limits or FrameLimits())
-        self.radiology = RadiologyFrames(orthanc, self.series, self.frames, levels, facts)
+        self.radiology = RadiologyFrames(orthanc, self.series, self.frames, levels, facts, frame_builds,
+                                         frame_build_wait_seconds)
 
     def on_change(self) -> None:
         """An instance was stored or deleted in this Orthanc (Orthanc's change callback)."""

@@ -1,5 +1,6 @@
-"""Frame pyramids: ours against the C++ WSI plugin 3.2's, both on the other platform's Orthanc (Debian 13's from a
-Debian 12 host), on the synthetic radiographs of tests/support/frame_images.py uploaded to both.
+"""Frame pyramids on the other platform's Orthanc (Debian 13's from a Debian 12 host): the host's tests
+(test_frame_pyramids.py) again, then ours against the C++ WSI plugin 3.2's, on the synthetic radiographs of
+tests/support/frame_images.py uploaded to both.
 
 Same JSON keys and values except the documented differences (README, docs/cpp-plugin.md): 3.2 pads a frame to
 multiples of 64 (`Sizes`, `TotalWidth`, `TotalHeight`), keeps every other pixel for coarser levels where ours
@@ -19,12 +20,33 @@ from PIL import Image
 from tests.support.frame_images import Sample, samples
 from tests.support.orthanc_server import OrthancServer
 
+# pytest runs the tests in this order (their file's).
+# isort: off
+from tests.integration.test_frame_pyramids import (  # noqa: F401  (fixture and tests collected here)
+    frames,
+    test_pyramid_json,
+    test_frames_of_a_multi_frame_instance_count_from_0,
+    test_tiles_are_the_source_at_every_level,
+    test_window_query_in_modality_units,
+    test_jpeg_when_asked,
+    test_errors,
+    test_series_frames_in_iiif_order,
+    test_iiif_frames_pyramids_service_and_manifest,
+    test_next_tiles_are_fast,
+)
+# isort: on
+
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("on_other_platform")]
 
 CPP_KEYS = {"BackgroundColor", "FrameNumber", "ID", "Resolutions", "Sizes", "TilesCount", "TilesSizes",
             "TotalHeight", "TotalWidth"}
 OURS_ONLY = {"Grey", "Window", "Presets"}
 SAME_VALUES = ("BackgroundColor", "FrameNumber", "ID", "Resolutions", "TilesCount", "TilesSizes")
+
+
+@pytest.fixture(scope="module")
+def orthanc(orthanc_other: OrthancServer) -> OrthancServer:
+    return orthanc_other
 
 
 @pytest.fixture(scope="module")
