@@ -1,4 +1,6 @@
-/* Whole-slide imaging buttons on the series page of Orthanc Explorer (/app/explorer.html).
+/* Whole-slide imaging and deep-zoom buttons on the series and instance pages of Orthanc Explorer
+ * (/app/explorer.html): the yellow whole-slide viewer button on whole-slide series, a "Deep zoom" button on
+ * other series that have frames and on instances whose first frame the plugin can show.
  *
  * Orthanc appends this script to the Explorer (jQuery 1.7 + jQuery Mobile 1.1) through
  * ExtendOrthancExplorer. plugin/wsi/explorer.py replaces the options literal at the bottom, enabling
@@ -8,6 +10,7 @@
   'use strict';
 
   var TOOLS_ID = 'wsi-py-tools';
+  var INSTANCE_TOOLS_ID = 'wsi-py-instance-tools';
   var ROOT = '../wsi/';
 
   function seriesUrl(path, seriesId) {
@@ -73,8 +76,24 @@
     }
   }
 
-  function isCurrent(tools, seriesId) {
-    return $.contains(document, tools[0]) && tools.attr('data-series') === seriesId;
+  function isCurrent(tools, attribute, id) {
+    return $.contains(document, tools[0]) && tools.attr(attribute) === id;
+  }
+
+  function addDeepZoomButton(tools, query) {
+    var button = linkButton('Deep zoom', ROOT + 'app/viewer.html?' + query, 'b', 'search', 'deep-zoom');
+    tools.prepend(button);
+    button.buttonMarkup();
+  }
+
+  // A series that is not whole-slide gets "Deep zoom" when it has frames to show (second request, made only
+  // after the whole-slide check said no).
+  function checkSeriesFrames(tools, seriesId) {
+    $.ajax({ url: seriesUrl('series-frames/{id}', seriesId), dataType: 'json' }).done(function (answer) {
+      if (answer && answer.Frames && answer.Frames.length && isCurrent(tools, 'data-series', seriesId)) {
+        addDeepZoomButton(tools, 'series=' + encodeURIComponent(seriesId));
+      }
+    });
   }
 
   function refresh() {
@@ -97,12 +116,37 @@
     if (options.viewer) {
       // The one request per page view that tells whether the series is a whole-slide image.
       $.ajax({ url: seriesUrl('pyramids/{id}', seriesId), dataType: 'json' }).done(function () {
-        if (isCurrent(tools, seriesId)) {
+        if (isCurrent(tools, 'data-series', seriesId)) {
           addWholeSlideButtons(tools, seriesId);
+        }
+      }).fail(function (xhr) {
+        if (options.deepZoom && xhr.status === 404 && isCurrent(tools, 'data-series', seriesId)) {
+          checkSeriesFrames(tools, seriesId);
         }
       });
     }
   }
 
+  function refreshInstance() {
+    var instanceId = $.mobile.pageData && $.mobile.pageData.uuid;
+    $('#' + INSTANCE_TOOLS_ID).remove();
+    if (!instanceId || !options.deepZoom) {
+      return;
+    }
+    var tools = $('<div></div>').attr({ id: INSTANCE_TOOLS_ID, 'data-instance': instanceId });
+    $('#instance-info').after(tools);
+    // One request per page view, to Orthanc itself: the instance's Rows (0028,0010), read from the tags,
+    // whereas our frame pyramid would decode the frame (a 100 MB photograph) just to draw a button. Orthanc's
+    // frame list is no help: it lists one frame for a report without pixels. No rows, no button.
+    $.ajax({ url: '../instances/' + encodeURIComponent(instanceId) + '/content/0028,0010', dataType: 'text' })
+      .done(function (rows) {
+        // Orthanc answers the raw value (US: two bytes); absent tag: 404; zero rows: two NUL bytes.
+        if (/[^\0]/.test(rows) && isCurrent(tools, 'data-instance', instanceId)) {
+          addDeepZoomButton(tools, 'instance=' + encodeURIComponent(instanceId) + '&frame=0');
+        }
+      });
+  }
+
   $(document).on('pagebeforeshow', '#series', refresh);
+  $(document).on('pagebeforeshow', '#instance', refreshInstance);
 })(/*WSI_OPTIONS*/{});

@@ -4,7 +4,20 @@
  * Level 0 of the plugin's pyramid is the finest; OpenSeadragon counts the other way (its highest level is the
  * full image), so OSD level L is pyramid level n - 1 - L. OpenSeadragon's world is 1 wide. */
 
-/** The plugin's /wsi/pyramids JSON as plain geometry; `fallbackId` when the JSON names no series. */
+/** What the page shows, from its query string: a frame (`?instance=ID&frame=N`, N defaults to 0), a series
+ * (`?series=ID`: a whole-slide pyramid, else the series' frames), or null (nothing usable asked for). */
+export function viewerTarget(params) {
+  const instance = params.get('instance');
+  if (instance) {
+    const frame = params.get('frame') ?? '0';
+    return /^\d{1,9}$/.test(frame) ? { kind: 'frame', instance, frame: parseInt(frame, 10) } : null;
+  }
+  const series = params.get('series');
+  return series ? { kind: 'series', series } : null;
+}
+
+/** The plugin's /wsi/pyramids or /wsi/frames-pyramids JSON as plain geometry; `fallbackId` when the JSON
+ * names no series. */
 export function readPyramid(json, fallbackId) {
   const width = json.TotalWidth;
   const height = json.TotalHeight;
@@ -31,7 +44,20 @@ export function readPyramid(json, fallbackId) {
     objectivePower: json.ObjectivePower || null,
     associated: json.AssociatedImages || [],
     tags: Object.assign({}, json.Study || {}, json.Series || {}, json.Tags || {}),
+    frameNumber: Number.isInteger(json.FrameNumber) ? json.FrameNumber : null,
+    grey: json.Grey === true,
+    window: readWindow(json.Window),
+    presets: (json.Presets || []).map((p) => ({ name: String(p.Name || ''), window: readWindow(p) }))
+      .filter((p) => p.name && p.window),
   };
+}
+
+/** {center, width} from {Center, Width}, or null unless both are finite and the width is positive. */
+export function readWindow(json) {
+  if (!json || !Number.isFinite(json.Center) || !Number.isFinite(json.Width) || json.Width <= 0) {
+    return null;
+  }
+  return { center: json.Center, width: json.Width };
 }
 
 function baseSpacing(json, levels) {
@@ -57,12 +83,19 @@ export function tileQuery(pyramid, opticalPath, focalPlane) {
   return text ? `?${text}` : '';
 }
 
-/** Tile arithmetic by OpenSeadragon level, for a custom tile source; `query` ends every tile URL. */
-export function tileGeometry(pyramid, query) {
+/** Where the tiles of a whole-slide series or of one frame are, relative to the viewer page. */
+export function tileBase(source) {
+  const id = encodeURIComponent;
+  return source.kind === 'frame' ? `../frames-tiles/${id(source.instance)}/${source.frame}/`
+    : `../tiles/${id(source.series)}/`;
+}
+
+/** Tile arithmetic by OpenSeadragon level, for a custom tile source; tile URLs are `base` z/x/y `query`
+ * (base defaults to the whole-slide tiles of the pyramid's series). */
+export function tileGeometry(pyramid, query, base = tileBase({ kind: 'series', series: pyramid.id })) {
   const n = pyramid.levels.length;
   const level = (osdLevel) => pyramid.levels[n - 1 - Math.max(0, Math.min(n - 1, osdLevel))];
   const unit = 1 / pyramid.width;
-  const base = `../tiles/${encodeURIComponent(pyramid.id)}/`;
   return {
     levels: n,
     levelScale: (l) => 1 / level(l).scaleX,
@@ -148,4 +181,72 @@ export function rulerLengthUm(spacingMm, start, end) {
   const dx = end.x - start.x;
   const dy = end.y - start.y;
   return spacingMm ? Math.hypot(dx * spacingMm[0], dy * spacingMm[1]) * 1000 : null;
+}
+
+// ---- window / level of grey frames ----------------------------------------------------------------
+
+/** A window value rounded to about four significant digits of the width, so URLs stay short and stable. */
+export function roundWindowValue(value, width) {
+  const step = Math.pow(10, Math.floor(Math.log10(width)) - 3);
+  return parseFloat((Math.round(value / step) * step).toPrecision(12));
+}
+
+/** The window after a drag of (dx, dy) screen pixels from `start`: right widens, down raises the centre
+ * (the usual radiology convention); 256 px change either by the starting width, so the feel is the same
+ * for 8-bit and for 16-bit data. The width never goes below the smaller of 1 and the starting width. */
+export function dragWindow(start, dx, dy) {
+  const perPixel = start.width / 256;
+  const width = Math.max(Math.min(1, start.width), start.width + dx * perPixel);
+  return { center: roundWindowValue(start.center + dy * perPixel, width), width: roundWindowValue(width, width) };
+}
+
+/** "CENTER,WIDTH" as the tile routes and deep links take it. */
+export function windowText(window) {
+  return `${window.center},${window.width}`;
+}
+
+/** The window a link asks for ("CENTER,WIDTH"), or null. */
+export function parseWindow(text) {
+  const match = /^\s*(-?[\d.]+(?:e[+-]?\d+)?)\s*,\s*([\d.]+(?:e[+-]?\d+)?)\s*$/i.exec(text || '');
+  return match ? readWindow({ Center: parseFloat(match[1]), Width: parseFloat(match[2]) }) : null;
+}
+
+/** "?window=C,W" for the tiles of a grey frame shown with a window other than the file's default, else ''
+ * (the default tiles keep the URLs a client of the C++ plugin asks for, and the server caches them). */
+export function windowQuery(pyramid, window) {
+  if (!pyramid.grey || !window || sameWindow(window, pyramid.window)) {
+    return '';
+  }
+  return `?window=${windowText(window)}`;
+}
+
+export function sameWindow(a, b) {
+  return Boolean(a && b && a.center === b.center && a.width === b.width);
+}
+
+/** "C 40 W 400" for the toolbar. */
+export function formatWindow(window) {
+  const number = (v) => String(parseFloat(v.toPrecision(6)));
+  return window ? `C ${number(window.center)} W ${number(window.width)}` : '';
+}
+
+// ---- frames of a series -----------------------------------------------------------------------------
+
+/** /wsi/series-frames JSON as [{instance, frame}], dropping malformed entries. */
+export function readSeriesFrames(json) {
+  return ((json && json.Frames) || []).filter((f) => f && typeof f.Instance === 'string' && Number.isInteger(f.Frame)
+    && f.Frame >= 0).map((f) => ({ instance: f.Instance, frame: f.Frame }));
+}
+
+/** The frame index a link asks for (?frame-index=), clamped to the series; 0 when absent or invalid. */
+export function linkedFrameIndex(params, count) {
+  const index = parseInt(params.get('frame-index'), 10);
+  return Number.isInteger(index) && index >= 0 ? Math.min(index, count - 1) : 0;
+}
+
+/** The index after a frame-navigation key, or null when the key is not one: PageDown / "." next,
+ * PageUp / "," previous, Home first, End last. */
+export function stepFrame(key, index, count) {
+  const steps = { PageDown: index + 1, '.': index + 1, PageUp: index - 1, ',': index - 1, Home: 0, End: count - 1 };
+  return key in steps ? Math.max(0, Math.min(count - 1, steps[key])) : null;
 }

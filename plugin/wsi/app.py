@@ -20,7 +20,10 @@ class App:
 def build_app(settings: Settings, orthanc: OrthancReader) -> App:
     limits = FrameLimits(settings.max_frame_pixels, settings.max_whole_pixel_data_mb << 20)
     service = SlideService(orthanc, settings.cache_size_mb * 1024 * 1024, settings.series_check_seconds,
-                           settings.jpeg_quality, settings.png_compression_level, limits=limits)
+                           settings.jpeg_quality, settings.png_compression_level, limits=limits,
+                           frame_cache_bytes=settings.frame_cache_size_mb << 20,
+                           frame_builds=settings.iiif_max_concurrent_renders,
+                           frame_build_wait_seconds=settings.iiif_render_queue_seconds)
     renders = RenderGate(settings.iiif_max_concurrent_renders, settings.iiif_render_queue_seconds,
                          settings.iiif_large_render_pixels, settings.iiif_render_timeout_seconds)
     return App(settings, service, renders)

@@ -48,8 +48,9 @@ def size_of(value: Any) -> int:
 
 
 class ByteBudgetLRU:
-    def __init__(self, budget_bytes: int, sizer: Callable[[Any], int] = size_of) -> None:
+    def __init__(self, budget_bytes: int, sizer: Callable[[Any], int] = size_of, largest_share: int = 4) -> None:
         self.budget_bytes = max(0, budget_bytes)
+        self.largest_bytes = self.budget_bytes // max(1, largest_share)  # a value over this is not kept
         self._sizer = sizer
         self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._used = 0
@@ -65,7 +66,7 @@ class ByteBudgetLRU:
 
     def put(self, key: Hashable, value: Any, size: int | None = None) -> None:
         cost = (self._sizer(value) if size is None else size) + ENTRY_OVERHEAD
-        if cost > self.budget_bytes // 4:
+        if cost > self.largest_bytes:
             return  # one huge value must not flush everything else
         with self._lock:
             old = self._items.pop(key, None)
@@ -173,8 +174,8 @@ class SingleFlight:
 class Memo:
     """Get-or-compute over a ByteBudgetLRU, single-flight: the one place a cached value is computed and stored."""
 
-    def __init__(self, budget_bytes: int, wait_seconds: float = FLIGHT_WAIT_SECONDS) -> None:
-        self._lru = ByteBudgetLRU(budget_bytes)
+    def __init__(self, budget_bytes: int, wait_seconds: float = FLIGHT_WAIT_SECONDS, largest_share: int = 4) -> None:
+        self._lru = ByteBudgetLRU(budget_bytes, largest_share=largest_share)
         self._flights = SingleFlight(wait_seconds)
         self.get = self._lru.get  # bound once: the warm tile path is a single lookup
         self.put = self._lru.put

@@ -17,6 +17,7 @@ class Settings:
     serve_openseadragon: bool = False
     force_powers_of_two: bool = True
     cache_size_mb: int = 256
+    frame_cache_size_mb: int = 256  # decoded levels of on-the-fly frame pyramids (frame_levels.py)
     jpeg_quality: int = 90
     png_compression_level: int = 1
     iiif_max_width: int = 10000
@@ -48,6 +49,7 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "ServeOpenSeadragon": ("serve_openseadragon", bool, "a boolean"),
     "ForcePowersOfTwoScaleFactors": ("force_powers_of_two", bool, "a boolean"),
     "CacheSizeMB": ("cache_size_mb", int, "a whole number of megabytes (0 to 65536)"),
+    "FrameCacheSizeMB": ("frame_cache_size_mb", int, "a whole number of megabytes (0 to 65536)"),
     "JpegQuality": ("jpeg_quality", int, "a whole number from 1 to 100"),
     "PngCompressionLevel": ("png_compression_level", int, "a whole number from 0 to 9"),
     "IIIFMaxWidth": ("iiif_max_width", int, "a positive whole number of pixels"),
@@ -70,7 +72,8 @@ _KEYS: dict[str, tuple[str, type, str]] = {
 }
 
 _RANGES: dict[str, tuple[float, float]] = {
-    "cache_size_mb": (0, 65536), "jpeg_quality": (1, 100), "png_compression_level": (0, 9),
+    "cache_size_mb": (0, 65536), "frame_cache_size_mb": (0, 65536), "jpeg_quality": (1, 100),
+    "png_compression_level": (0, 9),
     "iiif_max_width": (1, 1 << 30), "iiif_max_height": (1, 1 << 30), "iiif_max_area": (1, 1 << 40),
     "iiif_max_upscale": (1, 100), "iiif_max_concurrent_renders": (1, 64),
     "iiif_large_render_pixels": (4096, 1 << 40), "iiif_render_queue_seconds": (0, 600),

@@ -3,6 +3,7 @@
 /wsi/iiif/tiles/{seriesId}[/info.json | /{region}/{size}/{rotation}/{quality}.{format}]
 /wsi/iiif/frames/{seriesId or instanceId}/{index}[/info.json | /...]   (index across the ordered series,
                                                                          or the frame within the instance)
+/wsi/iiif/frames-pyramids/{instanceId}/{frame}[/info.json | /manifest.json | /...]   (the C++ plugin 3.x's form)
 /wsi/iiif/series/{seriesId}/manifest.json
 
 Each image route takes the whole tail of the path so that an unknown identifier answers 404 and a
@@ -173,6 +174,32 @@ def get_frames(request: Request, app: App) -> Response:
     return _serve_image_service(request, app, base, rest, app.service.frame_image(resource_id, index))
 
 
+@with_cors
+def get_frame_pyramids(request: Request, app: App) -> Response:
+    """/wsi/iiif/frames-pyramids/{instance}/{frame}: the C++ plugin 3.x's IIIF form of a frame's pyramid (512-px
+    tiles, levels halving), as a level-2 service, and its manifest."""
+    segments = _split_tail(request.groups[0])
+    instance_id = orthanc_id(segments[0])
+    if len(segments) < 2 or not segments[1].isdigit() or len(segments[1]) > _INDEX_DIGITS:
+        raise NotFound("expected /wsi/iiif/frames-pyramids/{instance}/{frame}")
+    frame = int(segments[1])
+    base = f"{app.settings.public_url}wsi/iiif/frames-pyramids/{instance_id}/{frame}"
+    rest = segments[2:]
+    if rest in ([], [""]):
+        return _redirect(base + "/info.json")
+    image = app.service.frame_pyramid_image(instance_id, frame)  # NotFound: no such instance or frame
+    if rest == ["manifest.json"]:
+        series_id = app.service.radiology.parent_series(instance_id)
+        tags = app.service.series.series_tags(series_id)
+        links = SeriesLinks(manifest_id=f"{base}/manifest.json", orthanc_series_url=f"{app.settings.public_url}"
+                            f"series/{series_id}", explorer_url=f"{app.settings.public_url}app/explorer.html"
+                            f"#instance?uuid={instance_id}")
+        service = ImageService(base, image.pyramid.width, image.pyramid.height)
+        return json_answer(request, frames_manifest(links, tags, [service], _limits(app)), PRESENTATION_JSONLD)
+    _check_shape(rest)
+    return _serve_image_service(request, app, base, rest, image)
+
+
 # ---- manifests -------------------------------------------------------------------------------------
 
 def _links(app: App, series_id: str) -> SeriesLinks:
@@ -220,6 +247,7 @@ ROUTES: list[tuple[str, Handler]] = [
     (rf"/wsi/iiif/series/{SEGMENT}/manifest\.json", get_manifest),
     (rf"/wsi/iiif/tiles/{TAIL}", get_tiles),
     (rf"/wsi/iiif/frames/{TAIL}", get_frames),
+    (rf"/wsi/iiif/frames-pyramids/{TAIL}", get_frame_pyramids),
 ]
 
 

@@ -1,26 +1,32 @@
 """RadiologyFrames: frames of ordinary (non whole-slide) series, ordered, displayed as their DICOM says.
 
-Each frame is published as an IIIF image: small frames as one tile, large ones as a virtual pyramid whose
-levels are downscales of the displayed frame (iiif_render.frame_pyramid). Keys carry the instance's version.
+Each frame is published as an IIIF image: small frames as one tile, large ones as a virtual pyramid
+(iiif_render.frame_pyramid), and as the C++ plugin 3.x's frame pyramid (frame_levels.frame_tile_pyramid). Both
+cut their tiles from one decoded level set per frame (frame_levels.FrameLevels). Keys carry the instance's version.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import threading
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from . import display
+from .allocator import release_memory
 from .cache import Memo
 from .dicom_tags import COLUMNS, ROWS, TagReader
-from .errors import NotFound
+from .errors import NotFound, Overloaded
+from .frame_levels import FrameLevels, build_levels
 from .frame_source import FrameSource
 from .pyramid import Pyramid
 from .resample import TileReader
-from .series_repository import OrthancReader, SeriesRepository
+from .rgb8 import to_rgb8
+from .series_repository import OrthancReader, SeriesRepository, check_id
 
+_LARGE_FRAME_PIXELS = 1 << 22  # after building a larger frame's levels, free memory goes back to the system
 _SLICE = re.compile(r"/instances/([0-9a-f-]{44})/frames/([0-9]+)$")
 
 
@@ -35,12 +41,16 @@ class FrameInfo:
 
 
 class RadiologyFrames:
-    def __init__(self, orthanc: OrthancReader, series: SeriesRepository, frames: FrameSource, pixels: Memo,
-                 facts: Memo) -> None:
+    def __init__(self, orthanc: OrthancReader, series: SeriesRepository, frames: FrameSource, levels: Memo,
+                 facts: Memo, builds: int = 2, wait_seconds: float = 10.0) -> None:
         self._orthanc = orthanc
+        # Building a frame's levels holds several copies of it at once (docs/limits.md): at most `builds` at a
+        # time. Separate from the RenderGate, which a IIIF render holds while its tiles ask for the levels.
+        self._builds = threading.BoundedSemaphore(builds)
+        self._wait_seconds = wait_seconds
         self._series = series
         self._frames = frames
-        self._pixels = pixels  # displayed frames and their downscales
+        self._levels = levels  # decoded frames and their averaged levels (frame_levels.FrameLevels)
         self._facts = facts  # ordered frame lists
 
     def ordered_frames(self, series_id: str) -> list[FrameInfo]:
@@ -60,6 +70,17 @@ class RadiologyFrames:
         get = TagReader(self._series.instance_tags(instance_id))
         return FrameInfo(instance_id, frame, get.integer(ROWS), get.integer(COLUMNS))
 
+    def parent_series(self, instance_id: str) -> str:
+        return str(self._orthanc.get_json(f"/instances/{check_id(instance_id, 'instance id')}")["ParentSeries"])
+
+    def series_frames(self, series_id: str) -> list[FrameInfo]:
+        """The frames with pixels of a (non whole-slide) series, in IIIF order; NotFound for anything else."""
+        if self._series.resource_kind(series_id) != "series":
+            raise NotFound(f"{series_id} is not a series")
+        if self._series.series_model(series_id) is not None:
+            raise NotFound(f"series {series_id} is whole-slide: see /wsi/pyramids/{series_id}")
+        return [f for f in self.ordered_frames(series_id) if f.rows > 0 and f.columns > 0]
+
     def locate(self, resource_id: str, index: int) -> FrameInfo:
         """Frame `index` of a series (ordered) or of an instance; NotFound when there is none with pixels."""
         series = self._series
@@ -78,37 +99,49 @@ class RadiologyFrames:
             raise NotFound(f"frame {index} of {resource_id} has no pixels")
         return found
 
-    def display_pixels(self, instance_id: str, frame: int) -> np.ndarray:
-        """A frame with the DICOM's own display rules applied, uint8 (cached, single-flight)."""
-        version = self._series.instance_version(instance_id)
+    def frame_levels(self, instance_id: str, frame: int) -> FrameLevels:
+        """A frame decoded once into its levels (grey: modality values), kept within the levels' budget."""
+        version = self._series.instance_version(instance_id)  # stored again under the same UIDs: new keys
 
-        def render() -> np.ndarray:
+        def build() -> FrameLevels:
             if not 0 <= frame < self._series.frame_count(instance_id):
                 raise NotFound(f"instance {instance_id} has no frame {frame}")
+            if not self._builds.acquire(timeout=self._wait_seconds):
+                raise Overloaded(f"other frames have been decoding for {self._wait_seconds:g} s "
+                                 "(WholeSlideImaging.IIIFMaxConcurrentRenders); retry later",
+                                 retry_after=max(1, math.ceil(self._wait_seconds)))
+            try:
+                levels = decode_levels()
+            finally:
+                self._builds.release()
+            if levels.width * levels.height > _LARGE_FRAME_PIXELS:
+                release_memory()  # the copies made on the way are freed now: give their pages back to the system
+            return levels
+
+        def decode_levels() -> FrameLevels:
             tags = self._series.instance_tags(instance_id)
             fmt = self._frames.pixel_format(instance_id, version, tags, self._series.transfer_syntax(instance_id))
             stored = self._frames.decode_stored(instance_id, frame, version, fmt)
-            return display.render_for_display(stored, fmt, tags, frame_index=frame)
+            if not display.is_grey(stored, fmt):
+                return build_levels(np.ascontiguousarray(to_rgb8(stored, fmt)), None)
+            values = np.ascontiguousarray(display.modality_values(stored, tags, frame))
+            return build_levels(values, display.grey_display(values, fmt, tags, frame))
 
-        return self._pixels.get_or_compute(("display", instance_id, version, frame), render)
+        return self._levels.get_or_compute(("levels", instance_id, version, frame), build,
+                                           lambda levels: levels.nbytes)
 
     def reader(self, found: FrameInfo, pyramid: Pyramid) -> TileReader:
-        """Tiles of a frame's virtual pyramid: slices of the displayed frame, or of a cached downscale."""
-        instance_id, frame = found.instance_id, found.frame
-        version = self._series.instance_version(instance_id)  # stored again under the same UIDs: new keys
+        """Tiles of a frame's virtual pyramid (levels at factors 2^z), displayed as the DICOM says.
 
-        def level_pixels(level: int) -> np.ndarray:
-            full = self.display_pixels(instance_id, frame)
-            if level == 0:
-                return full
-            size = (pyramid.levels[level].width, pyramid.levels[level].height)
-            return self._pixels.get_or_compute(
-                ("frame-level", instance_id, version, frame, level),
-                lambda: np.asarray(Image.fromarray(full).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)))
+        The levels are fetched once per reader: a frame too large to be kept is still decoded once per request.
+        """
+        held: list[FrameLevels] = []
 
         def read_tile(level: int, tx: int, ty: int) -> np.ndarray:
+            if not held:
+                held.append(self.frame_levels(found.instance_id, found.frame))
             lv = pyramid.levels[level]
-            pixels = level_pixels(level)
-            return pixels[ty * lv.tile_height:(ty + 1) * lv.tile_height, tx * lv.tile_width:(tx + 1) * lv.tile_width]
+            x0, y0 = tx * lv.tile_width, ty * lv.tile_height
+            return held[0].region(level, x0, y0, x0 + lv.tile_width, y0 + lv.tile_height)
 
         return read_tile

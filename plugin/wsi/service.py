@@ -23,7 +23,8 @@ import numpy as np
 
 from .archive import Archive
 from .cache import Memo
-from .errors import NotFound
+from .display import Window
+from .errors import BadRequest, NotFound
 from .frame_map import frame_map
 from .frame_source import FrameLimits, FrameSource, Tile
 from .http import Response
@@ -56,15 +57,20 @@ class ImageSource:
 class SlideService:
     def __init__(self, orthanc: OrthancReader, cache_bytes: int, series_check_seconds: float = 5.0,
                  jpeg_quality: int = 90, png_level: int = 1, clock: Callable[[], float] = time.monotonic,
-                 limits: FrameLimits | None = None) -> None:
+                 limits: FrameLimits | None = None, frame_cache_bytes: int = 256 << 20, frame_builds: int = 2,
+                 frame_build_wait_seconds: float = 10.0) -> None:
         self.jpeg_quality = jpeg_quality
         self.png_level = png_level
         self._answers = Memo(cache_bytes // 2)
         pixels, facts = Memo(cache_bytes // 4), Memo(cache_bytes // 4)
         self._facts = facts
+        # One frame's levels may take the whole budget (a 8000 x 6000 photograph: 192 MB): evicting the others
+        # is what keeps panning over it cheap.
+        levels = Memo(frame_cache_bytes, largest_share=1)
         self.series = SeriesRepository(orthanc, facts, series_check_seconds, clock)
         self.frames = FrameSource(orthanc, self.series, pixels, facts, limits or FrameLimits())
-        self.radiology = RadiologyFrames(orthanc, self.series, self.frames, pixels, facts)
+        self.radiology = RadiologyFrames(orthanc, self.series, self.frames, levels, facts, frame_builds,
+                                         frame_build_wait_seconds)
         self.archive = Archive(orthanc, self.series)
 
     def on_change(self, stored_instance: str | None = None) -> None:
@@ -139,6 +145,36 @@ class SlideService:
         version = self.series.instance_version(found.instance_id)
         return ImageSource(("frame", found.instance_id, version, found.frame), pyramid,
                            self.radiology.reader(found, pyramid))
+
+    def frame_pyramid_image(self, instance_id: str, frame: int) -> ImageSource:
+        """The IIIF image of one frame of an instance with the C++ plugin 3.x's tiling (512 px, halving)."""
+        levels = self.radiology.frame_levels(instance_id, frame)  # NotFound for no such frame
+        version = self.series.instance_version(instance_id)
+        pyramid = levels.pyramid
+        return ImageSource(("frame-pyramid", instance_id, version, frame), pyramid,
+                           lambda level, tx, ty: levels.region(level, tx * 512, ty * 512, (tx + 1) * 512,
+                                                               (ty + 1) * 512))
+
+    def frame_tile(self, instance_id: str, frame: int, level: int, tx: int, ty: int, media_type: str,
+                   chosen: Window | None) -> bytes:
+        """One 512-px tile of a frame's pyramid, encoded; each window's tiles are kept apart, all cut from the
+        frame's one level set."""
+        version = self.series.instance_version(instance_id)
+
+        def build() -> bytes:
+            levels = self.radiology.frame_levels(instance_id, frame)
+            pyramid = levels.pyramid
+            if not 0 <= level < len(pyramid.levels):
+                raise NotFound(f"level {level} outside 0..{len(pyramid.levels) - 1}")
+            lv = pyramid.levels[level]
+            if not (0 <= tx < lv.tiles_x and 0 <= ty < lv.tiles_y):
+                raise NotFound(f"tile ({tx}, {ty}) outside the level's {lv.tiles_x}x{lv.tiles_y} tiles")
+            if chosen is not None and levels.grey is None:
+                raise BadRequest("window applies to grey frames only; this frame is in colour", "window")
+            return self.encode(levels.tile(level, tx, ty, chosen), media_type, None)
+
+        return self._answers.get_or_compute(
+            ("frame-tile", instance_id, version, frame, level, tx, ty, media_type, chosen), build)
 
     def rendered(self, image: ImageSource, plan: RenderPlan, gate: RenderGate) -> bytes:
         """The encoded image a plan asks for: cached; computed once for concurrent requests, which wait

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.browser import frames as frame_data
 from tests.browser.slides import NPOT, SPARSE, write_slide
 from tests.browser.viewer_page import CHROMIUM, CHROMIUM_ARGS, SLIDE_MM, SLIDE_PX, TILE_PX, VIEWPORT
 from tests.support.orthanc_server import OrthancServer, require_orthanc
@@ -129,6 +130,20 @@ def written(orthanc: Orthanc) -> dict[str, str]:
         assert len(series) == 1
         out[name] = series.pop()
     return out
+
+
+@pytest.fixture(scope="session")
+def frames(orthanc: Orthanc) -> frame_data.Frames:
+    """Non-whole-slide instances for the deep-zoom viewer (tests/browser/frames.py)."""
+    grey, grey_values = frame_data.grey_radiograph()
+    rgb, rgb_pixels = frame_data.rgb_photograph()
+    ct, ct_values = frame_data.ct_frames()
+    ct_answer = orthanc.upload(ct)
+    return frame_data.Frames(
+        grey_instance=orthanc.upload(grey)["ID"], grey_values=grey_values,
+        rgb_instance=orthanc.upload(rgb)["ID"], rgb_pixels=rgb_pixels,
+        ct_series=ct_answer["ParentSeries"], ct_instance=ct_answer["ID"], ct_values=ct_values,
+        no_pixels_instance=orthanc.upload(frame_data.no_pixels())["ID"])
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -39,11 +39,58 @@ def test_whole_slide_series_has_the_yellow_viewer_button(orthanc, slides, page, 
     page.screenshot(path=str(artifacts / "explorer-wsi-series.png"))
 
 
-def test_ct_series_has_no_viewer_button(orthanc, slides, page, artifacts):
+def test_ct_series_has_deep_zoom_and_not_the_yellow_button(orthanc, slides, page, artifacts):
     requests = _series_page(page, orthanc.url, slides.ct)
-    assert _buttons(page) == ["copy-manifest", "mirador"]
-    assert len(requests) == 1
+    page.wait_for_selector("[data-wsi-button=deep-zoom]")
+    page.wait_for_timeout(300)
+    assert _buttons(page) == ["deep-zoom", "copy-manifest", "mirador"]
+    button = page.locator("[data-wsi-button=deep-zoom]")
+    assert button.inner_text().strip() == "Deep zoom"
+    assert "ui-btn-up-e" not in button.get_attribute("class")
+    assert button.get_attribute("href") == f"../wsi/app/viewer.html?series={slides.ct}"
+    # The whole-slide check, then (it said no) the series' frames.
+    assert requests == [f"{orthanc.url}wsi/pyramids/{slides.ct}", f"{orthanc.url}wsi/series-frames/{slides.ct}"]
     page.screenshot(path=str(artifacts / "explorer-ct-series.png"))
+
+
+def _instance_page(page, base: str, instance: str) -> list[str]:
+    """Open the Explorer on an instance and wait until its frame check has answered; requests it made to us."""
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url) if "/wsi/" in r.url or "/content/" in r.url else None)
+    with page.expect_response(lambda r: f"/instances/{instance}/content/0028,0010" in r.url):
+        page.goto(f"{base}app/explorer.html#instance?uuid={instance}")
+    page.wait_for_selector(f"#wsi-py-instance-tools[data-instance='{instance}']", state="attached")
+    page.wait_for_timeout(300)
+    return requests
+
+
+def test_instance_page_has_deep_zoom_that_opens_the_frame(orthanc, frames, browser, page, artifacts):
+    requests = _instance_page(page, orthanc.url, frames.grey_instance)
+    assert _buttons(page) == ["deep-zoom"]
+    assert requests == [f"{orthanc.url}instances/{frames.grey_instance}/content/0028,0010"]  # no decoding
+    with browser.expect_page() as opened:
+        page.click("[data-wsi-button=deep-zoom]")
+    viewer = opened.value
+    try:
+        wait_loaded(viewer)
+        query = parse_qs(urlparse(viewer.url).query)
+        assert query["instance"] == [frames.grey_instance] and query["frame"] == ["0"]
+        assert viewer.evaluate("document.body.dataset.tiles") == f"../frames-tiles/{frames.grey_instance}/0/"
+        assert screenshot(viewer, artifacts / "explorer-opened-deep-zoom.png").std() > 15
+    finally:
+        viewer.close()
+    page.screenshot(path=str(artifacts / "explorer-instance.png"))
+
+
+def test_instance_without_pixels_has_no_deep_zoom(orthanc, frames, page):
+    _instance_page(page, orthanc.url, frames.no_pixels_instance)
+    assert _buttons(page) == []
+
+
+def test_whole_slide_series_has_no_deep_zoom(orthanc, slides, page):
+    requests = _series_page(page, orthanc.url, slides.jpeg2000)
+    assert "deep-zoom" not in _buttons(page) and "viewer" in _buttons(page)
+    assert not any("series-frames" in r for r in requests)
 
 
 def test_buttons_are_not_duplicated_when_the_page_is_shown_again(orthanc, slides, page):

@@ -186,12 +186,26 @@ def test_keyboard_zooms_and_rotates(orthanc, slides, page):
     assert after["zoom"] > before["zoom"] * 1.05
 
 
-def test_not_a_slide_shows_an_error(orthanc, slides, page):
-    page.goto(f"{orthanc.url}wsi/app/viewer.html?series={slides.ct}")
+def test_a_series_that_is_not_a_slide_opens_frame_by_frame(orthanc, slides, page):
+    """The CT series has one frame: it opens in deep zoom, with the window controls and no slider."""
+    log = open_viewer(page, orthanc.url, slides.ct)
+    assert log.answers == []  # no whole-slide tiles
+    assert page.evaluate("document.body.dataset.tiles").startswith("../frames-tiles/")
+    assert page.locator("#window-controls").is_visible() and page.locator("#frame-picker").is_hidden()
+    assert page.locator("#status").is_hidden()
+
+
+def test_an_unknown_series_shows_an_error(orthanc, slides, page):
+    page.goto(f"{orthanc.url}wsi/app/viewer.html?series=0123abcd-4567ef01-89abcdef-01234567-89abcdef")
     status = page.locator("#status")
-    status.wait_for(state="visible")
     page.wait_for_function("document.getElementById('status').classList.contains('error')")
-    assert "not a whole-slide image" in status.inner_text()
+    assert "does not exist, or has no image to show" in status.inner_text()
+
+
+def test_no_target_shows_how_to_open_the_viewer(orthanc, page):
+    page.goto(f"{orthanc.url}wsi/app/viewer.html?instance=abc&frame=-1")
+    page.wait_for_function("document.getElementById('status').classList.contains('error')")
+    assert "?instance=<instance id>&frame=<n>" in page.locator("#status").inner_text()
 
 
 def _touch(cdp, kind: str, points: list[tuple[float, float]]) -> None:

@@ -192,7 +192,8 @@ def _path(rng: random.Random, t: Targets) -> str:
     ids = [t.slide, t.slide, t.sparse, t.sparse, t.slide.upper(), t.slide[:-1], UNKNOWN, t.grey_series]
     frame_ids = [t.grey_series, t.grey_series, *t.grey_instances, t.rgb_instance, t.slide_instance, t.slide, UNKNOWN]
     family = rng.choice(["pyramids", "tiles", "tiles", "associated", "app", "iiif-tiles", "iiif-tiles",
-                         "iiif-frames", "iiif-frames", "manifest"])
+                         "iiif-frames", "iiif-frames", "manifest", "frames-pyramids", "frames-tiles",
+                         "series-frames", "iiif-frames-pyramids"])
     index = ["0", "1", "2"]
     if family == "pyramids":
         path = f"/wsi/pyramids/{_pick(rng, ids)}"
@@ -212,6 +213,18 @@ def _path(rng: random.Random, t: Targets) -> str:
     elif family == "iiif-frames":
         tail = rng.choice(["info.json", "", _image_request(rng), _image_request(rng), _image_request(rng)])
         path = f"/wsi/iiif/frames/{_pick(rng, frame_ids)}/{_pick(rng, index)}" + (f"/{tail}" if tail else "")
+    elif family == "frames-pyramids":
+        path = f"/wsi/frames-pyramids/{_pick(rng, frame_ids)}/{_pick(rng, index)}"
+    elif family == "frames-tiles":
+        path = (f"/wsi/frames-tiles/{_pick(rng, frame_ids)}/{_pick(rng, index)}/{_pick(rng, index)}/"
+                f"{_pick(rng, index)}/{_pick(rng, index)}")
+        path += rng.choice(["", "", f"?window={_pick(rng, ['40,400', '-600.5,1500', '1e3,2'])}", "?window=",
+                            f"?window={'9' * rng.randint(1, 5000)},1", "?window=nan,1", "?window=1,2&window=3,4"])
+    elif family == "series-frames":
+        path = f"/wsi/series-frames/{_pick(rng, ids + frame_ids)}"
+    elif family == "iiif-frames-pyramids":
+        tail = rng.choice(["info.json", "manifest.json", "", _image_request(rng), _image_request(rng)])
+        path = f"/wsi/iiif/frames-pyramids/{_pick(rng, frame_ids)}/{_pick(rng, index)}" + (f"/{tail}" if tail else "")
     else:
         path = f"/wsi/iiif/series/{_pick(rng, ids + frame_ids)}/manifest.json"
     # A request line cannot hold spaces or control characters: clients send them percent-encoded.

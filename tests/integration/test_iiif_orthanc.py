@@ -195,14 +195,16 @@ def test_validator_level_2_on_a_lossless_slide_of_the_validation_image(served):
     assert (tests, failures) == (33, 0), output
 
 
-@pytest.mark.parametrize("form", ["series", "instance"])
+@pytest.mark.parametrize("form", ["series", "instance", "frames-pyramids"])
 def test_validator_level_2_on_a_frame_of_the_validation_image(served, form):
     orthanc, data = served
-    # The grid image as a single-frame RGB secondary capture: frame 0 of its own series or instance.
+    # The grid image as a single-frame RGB secondary capture: frame 0 of its own series or instance, or the C++
+    # plugin 3.x's frame-pyramid service of the instance (512-px tiles).
     resource = data.grid_instance
     if form == "series":
         resource = json.loads(orthanc.get(f"instances/{data.grid_instance}")[2])["ParentSeries"]
-    tests, failures, output = run_validator(orthanc, f"wsi/iiif/frames/{resource}", "0", "--level=2")
+    route = "frames-pyramids" if form == "frames-pyramids" else "frames"
+    tests, failures, output = run_validator(orthanc, f"wsi/iiif/{route}/{resource}", "0", "--level=2")
     assert (tests, failures) == (33, 0), output
 
 

@@ -38,3 +38,50 @@ def dicom_image(pixels: np.ndarray, *, series: str, study: str, number: int, fra
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def radiograph(pixels: np.ndarray, *, series: str, study: str, number: int = 1, modality: str = "DX",
+               photometric: str = "MONOCHROME2", bits_stored: int = 16, slope: float = 1.0, intercept: float = 0.0,
+               windows: tuple[tuple[float, float, str], ...] = (),
+               voi_lut: tuple[int, int, np.ndarray] | None = None) -> bytes:
+    """A large grey radiograph (one frame, or several when `pixels` is 3-D) or an RGB photograph (HxWx3 uint8).
+
+    Grey: unsigned, `bits_stored` of 16 allocated, Rescale Slope/Intercept, windows as (center, width,
+    explanation), a VOI LUT Sequence as (first mapped value, bits, table). All in explicit little endian.
+    """
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    rgb = pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3
+    frames = 1 if rgb or pixels.ndim == 2 else pixels.shape[0]
+    ds.SOPClassUID = SecondaryCaptureImageStorage if rgb else "1.2.840.10008.5.1.4.1.1.1.1"  # DX for presentation
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.InstanceNumber = study, series, number
+    ds.PatientID, ds.PatientName, ds.StudyDate = "FRAMES-TEST", "Frames^Test", "20240102"
+    ds.Modality, ds.StudyDescription, ds.SeriesDescription = modality, "Frames study", f"{modality} frames"
+    height, width = pixels.shape[-3:-1] if rgb else pixels.shape[-2:]
+    ds.Rows, ds.Columns = height, width
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    if rgb:
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    else:
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits_stored, bits_stored - 1, 0
+        ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = slope, intercept, "US"
+        if windows:
+            ds.WindowCenter = [c for c, _, _ in windows]
+            ds.WindowWidth = [w for _, w, _ in windows]
+            ds.WindowCenterWidthExplanation = [e for _, _, e in windows]
+        if voi_lut is not None:
+            first, bits, table = voi_lut
+            item = Dataset()
+            item.LUTDescriptor = [len(table) % 65536, first, bits]
+            item.add_new(0x00283006, "US", [int(v) for v in table])
+            ds.VOILUTSequence = [item]
+    ds.PixelData = np.ascontiguousarray(pixels.astype(np.uint8 if rgb else np.uint16)).tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()

@@ -14,8 +14,9 @@ from PIL import Image
 from wsi.cache import Memo
 from wsi.config import Settings
 from wsi.errors import NotFound
+from wsi.frame_levels import build_levels
 from wsi.http import Request
-from wsi.iiif_routes import ROUTES, get_frames, get_manifest, get_tiles, routes_for
+from wsi.iiif_routes import ROUTES, get_frame_pyramids, get_frames, get_manifest, get_tiles, routes_for
 from wsi.pyramid import Level, Pyramid
 from wsi.radiology import FrameInfo, RadiologyFrames
 from wsi.render_gate import RenderGate
@@ -47,9 +48,12 @@ class FakeRadiology(RadiologyFrames):
     def locate(self, resource_id, index):
         return self.fake.locate(resource_id, index)
 
-    def display_pixels(self, instance_id, frame):
-        self.fake.reads.append((instance_id, frame))
-        return self.fake.frames[(instance_id, frame)]
+    def frame_levels(self, instance_id, frame):
+        def build():
+            self.fake.reads.append((instance_id, frame))
+            return build_levels(self.fake.frames[(instance_id, frame)], None)  # already 8-bit: shown as it is
+
+        return self._levels.get_or_compute(("levels", instance_id, frame), build, lambda levels: levels.nbytes)
 
 
 class FakeService(SlideService):
@@ -330,7 +334,7 @@ def test_big_frame_is_tiled_and_served_by_tiles(app):
     assert pixels.ndim == 2 and pixels[:150].min() > 190 and pixels[200:].max() < 10
     thumb = image(call(app, f"/wsi/iiif/frames/{CT}/3/full/,120/0/default.jpg"))
     assert thumb.size == (100, 120)
-    # The displayed frame is read through the service (which caches it); downscaled levels are cached too.
+    # The frame is read through the service, which keeps its levels.
     assert len(app.service.level_cache) >= 1
 
 
@@ -382,4 +386,4 @@ def test_manifest_of_unknown_series_is_404(app, series):
 
 
 def test_handlers_are_the_routes():
-    assert {handler for _, handler in ROUTES} == {get_tiles, get_frames, get_manifest}
+    assert {handler for _, handler in ROUTES} == {get_tiles, get_frames, get_manifest, get_frame_pyramids}
