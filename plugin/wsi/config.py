@@ -28,6 +28,7 @@ class Settings:
     iiif_large_render_pixels: int = 1 << 20
     iiif_render_queue_seconds: float = 10.0
     iiif_render_timeout_seconds: float = 30.0
+    iiif_collection_page_size: int = 100  # patients per page of /wsi/iiif/collection.json (each costs a few reads)
     series_check_seconds: float = 5.0
     stream_large_answers: bool = True  # orthanc-python 5.0+ only (adapter.STREAM_MIN_BYTES)
     max_frame_pixels: int = 1 << 27  # a stored frame whose tags or header claim more is refused before decoding
@@ -56,6 +57,7 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "IIIFLargeRenderPixels": ("iiif_large_render_pixels", int, "a whole number of pixels (4096 or more)"),
     "IIIFRenderQueueSeconds": ("iiif_render_queue_seconds", float, "a number of seconds from 0 to 600"),
     "IIIFRenderTimeoutSeconds": ("iiif_render_timeout_seconds", float, "a number of seconds from 1 to 3600"),
+    "IIIFCollectionPageSize": ("iiif_collection_page_size", int, "a whole number of patients from 1 to 1000"),
     "SeriesCheckSeconds": ("series_check_seconds", float, "a number of seconds (0 or more)"),
     "StreamLargeAnswers": ("stream_large_answers", bool, "a boolean"),
     "MaxFramePixels": ("max_frame_pixels", int, "a whole number of pixels from 1024 to 2^30"),
@@ -72,7 +74,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "iiif_max_width": (1, 1 << 30), "iiif_max_height": (1, 1 << 30), "iiif_max_area": (1, 1 << 40),
     "iiif_max_upscale": (1, 100), "iiif_max_concurrent_renders": (1, 64),
     "iiif_large_render_pixels": (4096, 1 << 40), "iiif_render_queue_seconds": (0, 600),
-    "iiif_render_timeout_seconds": (1, 3600),
+    "iiif_render_timeout_seconds": (1, 3600), "iiif_collection_page_size": (1, 1000),
     "series_check_seconds": (0, 86400),
     "max_frame_pixels": (1024, 1 << 30), "max_whole_pixel_data_mb": (1, 4096),
     "malloc_mmap_threshold_kb": (0, 32768),

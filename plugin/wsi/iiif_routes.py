@@ -41,7 +41,7 @@ _INDEX_DIGITS = 9
 Handler = Callable[[Request, "App"], Response]
 
 
-def _with_cors(handler: Handler) -> Handler:
+def with_cors(handler: Handler) -> Handler:
     """CORS on every IIIF answer, errors included (IIIF 3.0 section 7.1); errors mapped by routes.error_response."""
 
     @wraps(handler)
@@ -60,7 +60,7 @@ def _with_cors(handler: Handler) -> Handler:
 
 # ---- helpers ---------------------------------------------------------------------------------------
 
-def _orthanc_id(segment: str) -> str:
+def orthanc_id(segment: str) -> str:
     # IIIF 3.0 section 7.3: an identifier that names no image is 404, whatever its shape.
     if not ORTHANC_ID.fullmatch(segment):
         raise NotFound(f"unknown image {segment[:60]!r}")
@@ -83,7 +83,7 @@ def _cached_answer(request: Request, body: bytes, media_type: str, headers: dict
     return Response(200, body, media_type, headers, stream=stream)
 
 
-def _json_answer(request: Request, payload: dict, jsonld_type: str) -> Response:
+def json_answer(request: Request, payload: dict, jsonld_type: str) -> Response:
     # JSON-LD unless the client asked for plain JSON only (IIIF 3.0 section 5.1).
     accept = request.header("accept").lower()
     plain = "application/json" in accept and "application/ld+json" not in accept
@@ -110,7 +110,7 @@ def _serve_image_service(request: Request, app: App, base: str, rest: list[str],
     """
     if rest == ["info.json"]:
         info = image_info(base, image.pyramid, _limits(app), app.settings.force_powers_of_two)
-        return _json_answer(request, info, IMAGE_JSONLD)
+        return json_answer(request, info, IMAGE_JSONLD)
     plan = plan_render(parse_image_request(*rest), image.pyramid, _limits(app))
     body = app.service.rendered(image, plan, app.renders)  # whole: a failure still gets its own status
     # Renders reach IIIFMaxArea pixels (tens of MB as PNG or TIFF): streamed where the SDK can (adapter.answer).
@@ -130,10 +130,10 @@ def _check_shape(rest: list[str]) -> None:
 
 # ---- whole-slide series ----------------------------------------------------------------------------
 
-@_with_cors
+@with_cors
 def get_tiles(request: Request, app: App) -> Response:
     segments = _split_tail(request.groups[0])
-    series_id = _orthanc_id(segments[0])
+    series_id = orthanc_id(segments[0])
     base = f"{app.settings.public_url}wsi/iiif/tiles/{series_id}"
     rest = segments[1:]
     if rest in ([], [""]):
@@ -147,10 +147,10 @@ def get_tiles(request: Request, app: App) -> Response:
 
 # ---- frames of other series ------------------------------------------------------------------------
 
-@_with_cors
+@with_cors
 def get_frames(request: Request, app: App) -> Response:
     segments = _split_tail(request.groups[0])
-    resource_id = _orthanc_id(segments[0])
+    resource_id = orthanc_id(segments[0])
     if len(segments) < 2 or not segments[1].isdigit() or len(segments[1]) > _INDEX_DIGITS:
         raise NotFound("expected /wsi/iiif/frames/{id}/{frameIndex}")
     index = int(segments[1])
@@ -162,12 +162,12 @@ def get_frames(request: Request, app: App) -> Response:
     return _serve_image_service(request, app, base, rest, app.service.frame_image(resource_id, index))
 
 
-@_with_cors
+@with_cors
 def get_frame_pyramids(request: Request, app: App) -> Response:
     """/wsi/iiif/frames-pyramids/{instance}/{frame}: the C++ plugin 3.x's IIIF form of a frame's pyramid (512-px
     tiles, levels halving), as a level-2 service, and its manifest."""
     segments = _split_tail(request.groups[0])
-    instance_id = _orthanc_id(segments[0])
+    instance_id = orthanc_id(segments[0])
     if len(segments) < 2 or not segments[1].isdigit() or len(segments[1]) > _INDEX_DIGITS:
         raise NotFound("expected /wsi/iiif/frames-pyramids/{instance}/{frame}")
     frame = int(segments[1])
@@ -183,7 +183,7 @@ def get_frame_pyramids(request: Request, app: App) -> Response:
                             f"series/{series_id}", explorer_url=f"{app.settings.public_url}app/explorer.html"
                             f"#instance?uuid={instance_id}")
         service = ImageService(base, image.pyramid.width, image.pyramid.height)
-        return _json_answer(request, frames_manifest(links, tags, [service], _limits(app)), PRESENTATION_JSONLD)
+        return json_answer(request, frames_manifest(links, tags, [service], _limits(app)), PRESENTATION_JSONLD)
     _check_shape(rest)
     return _serve_image_service(request, app, base, rest, image)
 
@@ -206,9 +206,9 @@ def _associated_thumbnail(app: App, series_id: str, model: object) -> dict | Non
             "format": "image/png", "width": level.width, "height": level.height}
 
 
-@_with_cors
+@with_cors
 def get_manifest(request: Request, app: App) -> Response:
-    series_id = _orthanc_id(request.groups[0])
+    series_id = orthanc_id(request.groups[0])
     service, public, limits = app.service, app.settings.public_url, _limits(app)
     tags = service.series.series_tags(series_id)  # NotFound when there is no such series
     model = service.series.series_model(series_id)
@@ -224,7 +224,10 @@ def get_manifest(request: Request, app: App) -> Response:
         if not images:
             raise NotFound(f"series {series_id} has no image frames")
         manifest = frames_manifest(_links(app, series_id), tags, images, limits)
-    return _json_answer(request, manifest, PRESENTATION_JSONLD)
+    # The study's collection (iiif_collection_routes), so that a client can browse up from a manifest.
+    manifest["partOf"] = [{"id": f"{public}wsi/iiif/studies/{tags['OrthancStudyID']}/collection.json",
+                           "type": "Collection"}]
+    return json_answer(request, manifest, PRESENTATION_JSONLD)
 
 
 ROUTES: list[tuple[str, Handler]] = [

@@ -53,12 +53,12 @@ def series_label(tags: dict[str, str]) -> str:
                                                     "SeriesDescription"))
 
 
-def _text(value: str, language: str = "none") -> dict:
+def language_map(value: str, language: str = "none") -> dict:
     return {language: [value]}
 
 
 def _metadata(tags: dict[str, str]) -> list[dict]:
-    return [{"label": _text(label, "en"), "value": _text(tags[key])}
+    return [{"label": language_map(label, "en"), "value": language_map(tags[key])}
             for label, key in METADATA_FIELDS if tags.get(key, "").strip()]
 
 
@@ -87,7 +87,7 @@ def _canvas(links: SeriesLinks, index: int, service: ImageService, limits: Limit
             "width": max_w, "height": max_h, "service": _service_ref(service)}
     canvas: dict = {"id": canvas_id, "type": "Canvas"}
     if label:
-        canvas["label"] = _text(label)
+        canvas["label"] = language_map(label)
     canvas.update({
         "width": service.width,
         "height": service.height,
@@ -107,14 +107,14 @@ def _manifest(links: SeriesLinks, tags: dict[str, str], summary: str, thumbnail:
         "@context": PRESENTATION_CONTEXT,
         "id": links.manifest_id,
         "type": "Manifest",
-        "label": _text(series_label(tags), "en"),  # as the C++ plugin
-        "summary": _text(summary, "en"),
+        "label": language_map(series_label(tags), "en"),  # as the C++ plugin
+        "summary": language_map(summary, "en"),
         "metadata": _metadata(tags),
         "thumbnail": [thumbnail],
         "homepage": [{"id": links.explorer_url, "type": "Text", "format": "text/html",
-                      "label": _text("Series in Orthanc Explorer", "en")}],
+                      "label": language_map("Series in Orthanc Explorer", "en")}],
         "seeAlso": [{"id": links.orthanc_series_url, "type": "Dataset", "format": "application/json",
-                     "label": _text("Orthanc series resource", "en")}],
+                     "label": language_map("Orthanc series resource", "en")}],
         "items": canvases,
     }
 

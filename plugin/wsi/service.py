@@ -8,6 +8,7 @@ N concurrent cold requests for one thing compute it once. The rooms behind it:
   series_repository  series models and instance facts, trusted while fresh
   frame_source       whole-slide frames: located, as stored (pass-through) or decoded
   radiology          frames of ordinary series, ordered and displayed as their DICOM says
+  archive            patients, studies and their series with pixels, as IIIF collections list them
 
 Every image leaves through `encode`: one function (iiif_render.encode_image), the slide's ICC profile in it.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .archive import Archive
 from .cache import Memo
 from .display import Window
 from .errors import BadRequest, NotFound
@@ -68,6 +70,7 @@ class SlideService:
         self.frames = FrameSource(orthanc, self.series, pixels, facts, limits or FrameLimits())
         self.radiology = RadiologyFrames(orthanc, self.series, self.frames, levels, facts, frame_builds,
                                          frame_build_wait_seconds)
+        self.archive = Archive(orthanc, self.series)
 
     def on_change(self) -> None:
         """An instance was stored or deleted in this Orthanc (Orthanc's change callback)."""

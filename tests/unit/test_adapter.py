@@ -10,7 +10,7 @@ import pytest
 from wsi.adapter import STREAM_CHUNK_BYTES, STREAM_MIN_BYTES, OrthancAdapter, describe_resource
 from wsi.errors import BadRequest, NotFound, Overloaded, UpstreamError
 from wsi.http import Request, Response, text_response
-from wsi.iiif_routes import _with_cors
+from wsi.iiif_routes import with_cors
 from wsi.routes import dispatch, error_response
 
 from tests.support.fake_orthanc_module import VERSIONS, FakeOrthancModule
@@ -132,7 +132,7 @@ def test_other_methods_are_405_with_allow(method: str) -> None:
 ])
 def test_errors_become_answers_in_both_route_families(error: BaseException, status: int, words: str) -> None:
     plain = dispatch(_raising(error), _request(), SimpleNamespace())
-    iiif = dispatch(_with_cors(_raising(error)), _request(), IIIF_APP)
+    iiif = dispatch(with_cors(_raising(error)), _request(), IIIF_APP)
     for response in (plain, iiif):
         assert response.status == status
         assert words in response.body.decode() and "secret" not in response.body.decode()
@@ -150,7 +150,7 @@ def test_every_status_of_the_error_table_goes_out_through_the_fake() -> None:
     adapter = OrthancAdapter(FakeOrthancModule())
     for error in (BadRequest("x"), NotFound("x"), Overloaded("x"), UpstreamError("x"), ValueError("x")):
         output = FakeRestOutput()
-        adapter.answer(output, dispatch(_with_cors(_raising(error)), _request(), IIIF_APP))
+        adapter.answer(output, dispatch(with_cors(_raising(error)), _request(), IIIF_APP))
         assert output.sent is not None and output.sent[1]["Access-Control-Allow-Origin"] == "*"
 
 

@@ -109,7 +109,7 @@ class FakeService(SlideService):
             raise NotFound(series_id)
         modality = "SM" if series_id == SLIDE else "CT"
         return {"StudyDate": "20240101", "Modality": modality, "StudyDescription": "Study",
-                "SeriesDescription": "Series", "PatientID": "42"}
+                "SeriesDescription": "Series", "PatientID": "42", "OrthancStudyID": "study-of-" + series_id}
 
     # ---- frames
     def ordered_frames(self, series_id):
@@ -364,6 +364,8 @@ def test_whole_slide_manifest(app):
     assert manifest["id"] == f"{PUBLIC}wsi/iiif/series/{SLIDE}/manifest.json"
     assert manifest["label"] == {"en": ["20240101 - SM - Study - Series"]}
     assert [(c["width"], c["height"]) for c in manifest["items"]] == [(1000, 700)]
+    assert manifest["partOf"] == [{"id": f"{PUBLIC}wsi/iiif/studies/study-of-{SLIDE}/collection.json",
+                                   "type": "Collection"}]
 
 
 def test_frames_manifest(app):
