@@ -91,4 +91,6 @@ def build_levels(level0: np.ndarray, grey: GreyDisplay | None) -> FrameLevels:
     levels = [level0]
     for _ in level_sizes(level0.shape[1], level0.shape[0])[1:]:
         levels.append(halve(levels[-1]))
+    for level in levels:
+        level.flags.writeable = False  # shared by every request: regions handed out are views
     return FrameLevels(tuple(levels), grey)

@@ -25,6 +25,7 @@ from .archive import Archive
 from .cache import Memo
 from .display import Window
 from .errors import BadRequest, NotFound
+from .frame_levels import TILE_SIZE
 from .frame_map import frame_map
 from .frame_source import FrameLimits, FrameSource, Tile
 from .http import Response
@@ -151,9 +152,10 @@ class SlideService:
         levels = self.radiology.frame_levels(instance_id, frame)  # NotFound for no such frame
         version = self.series.instance_version(instance_id)
         pyramid = levels.pyramid
+        size = TILE_SIZE
         return ImageSource(("frame-pyramid", instance_id, version, frame), pyramid,
-                           lambda level, tx, ty: levels.region(level, tx * 512, ty * 512, (tx + 1) * 512,
-                                                               (ty + 1) * 512))
+                           lambda level, tx, ty: levels.region(level, tx * size, ty * size, (tx + 1) * size,
+                                                               (ty + 1) * size))
 
     def frame_tile(self, instance_id: str, frame: int, level: int, tx: int, ty: int, media_type: str,
                    chosen: Window | None) -> bytes:
