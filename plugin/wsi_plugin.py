@@ -106,6 +106,8 @@ def _register(adapter: OrthancAdapter, app, leak: CallbackLeakRepair) -> None:
     def on_change(change_type, level, resource_id):
         if change_type in (orthanc.ChangeType.NEW_INSTANCE, orthanc.ChangeType.DELETED):
             app.service.on_change()
+        elif change_type == orthanc.ChangeType.ORTHANC_STOPPED and app.dicomize is not None:
+            app.dicomize.stop()  # a running conversion is cancelled and undone before Orthanc goes
 
     orthanc.RegisterOnChangeCallback(_kept(on_change))
     if importlib.util.find_spec("wsi.explorer") is not None:

@@ -65,6 +65,25 @@ class OrthancAdapter:
     def get_json(self, uri: str) -> Any:
         return json.loads(self.get_bytes(uri))
 
+    def store_instance(self, dicom: bytes) -> dict:
+        """POST /instances: Orthanc's answer (ID, ParentSeries, Status); UpstreamError when it refuses."""
+        try:
+            answer = json.loads(self._orthanc.RestApiPost("/instances", dicom))
+        except self._orthanc.OrthancException as error:
+            log.info("Orthanc refused an instance: %s", error)
+            raise UpstreamError(f"Orthanc refused to store an instance ({str(error)[:120]})") from None
+        if not isinstance(answer, dict) or "ID" not in answer:
+            raise UpstreamError("Orthanc stored no instance")
+        return answer
+
+    def delete_instance(self, instance_id: str) -> None:
+        """DELETE /instances/{id}; an instance already gone is fine."""
+        try:
+            self._orthanc.RestApiDelete(f"/instances/{instance_id}")
+        except self._orthanc.OrthancException as error:
+            if not (error.args and error.args[0] in self._missing_codes):
+                raise UpstreamError(f"Orthanc could not delete instance {instance_id[:60]}") from None
+
     def configuration(self) -> dict:
         return json.loads(self._orthanc.GetConfiguration())
 
@@ -77,6 +96,7 @@ class OrthancAdapter:
             groups=tuple(g or "" for g in request.get("groups", ())),
             query=dict(request.get("get", {}) or {}),
             headers=request.get("headers") or {},  # orthanc-python already lower-cases the keys
+            body=request.get("body") or b"",
         )
 
     def answer(self, output: Any, response: Response) -> None:

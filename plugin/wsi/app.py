@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .config import Settings
+from .dicomize_jobs import DicomizeJobs
 from .frame_source import FrameLimits
 from .render_gate import RenderGate
 from .service import OrthancReader, SlideService
@@ -15,6 +16,7 @@ class App:
     settings: Settings
     service: SlideService
     renders: RenderGate = field(default_factory=RenderGate)  # admission of large IIIF renders
+    dicomize: DicomizeJobs | None = None  # conversion jobs (POST /wsi/dicomize), when the adapter can store
 
 
 def build_app(settings: Settings, orthanc: OrthancReader) -> App:
@@ -23,4 +25,6 @@ def build_app(settings: Settings, orthanc: OrthancReader) -> App:
                            settings.jpeg_quality, settings.png_compression_level, limits=limits)
     renders = RenderGate(settings.iiif_max_concurrent_renders, settings.iiif_render_queue_seconds,
                          settings.iiif_large_render_pixels, settings.iiif_render_timeout_seconds)
-    return App(settings, service, renders)
+    jobs = (DicomizeJobs(orthanc, settings.dicomize_max_jobs, settings.dicomize_spool_folder)
+            if hasattr(orthanc, "store_instance") else None)
+    return App(settings, service, renders, jobs)

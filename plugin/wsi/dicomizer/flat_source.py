@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -9,7 +10,9 @@ import numpy as np
 from ..errors import BadRequest
 from .source import Slide, check_size, to_rgb
 
-MAX_FLAT_PIXELS = 1 << 28  # 256 Mpx: 768 MB as RGB; tiled TIFFs are read tile by tile and have no such limit
+# 128 Mpx (384 MB as RGB); tiled TIFFs are read tile by tile and have no such limit. Under Pillow's own bomb
+# limit (2 x 89 Mpx), which is left as it is for the rest of the plugin.
+MAX_FLAT_PIXELS = 1 << 27
 BAND_ROWS = 512
 
 
@@ -35,6 +38,9 @@ def open_flat(path: str) -> Slide:
 
     try:
         image = Image.open(path)
+    except Image.DecompressionBombError:
+        raise BadRequest(f"the image is over {MAX_FLAT_PIXELS} pixels (single images are decoded whole; tile it "
+                         "as a TIFF)", "image") from None
     except Exception:
         raise BadRequest("not an image Pillow, tifffile or OpenSlide can read", "image") from None
     with image:
@@ -43,11 +49,12 @@ def open_flat(path: str) -> Slide:
         if width * height > MAX_FLAT_PIXELS:
             raise BadRequest(f"a {image.format} image of {width}x{height} pixels is over {MAX_FLAT_PIXELS} pixels "
                              "(single images are decoded whole; tile it as a TIFF)", "image")
-        Image.MAX_IMAGE_PIXELS = None  # our own limit above is the one that holds
         try:
             if image.mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "1"):
                 image = image.convert("RGBA" if "A" in image.mode else "RGB")
-            pixels = to_rgb(np.asarray(image))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit above holds
+                pixels = to_rgb(np.asarray(image))
         except (OSError, ValueError, SyntaxError) as error:
             raise BadRequest(f"the {image.format} image could not be decoded ({str(error)[:100]})", "image") \
                 from None

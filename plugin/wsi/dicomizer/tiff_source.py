@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -89,21 +91,42 @@ class TiffLevel:
                 band, placed = None, 0
 
 
+class _ThreadErrors(logging.Handler):
+    """Errors tifffile logs (not raises) in this thread, e.g. an IFD offset past the end of a cut file."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.thread, self.messages = threading.get_ident(), []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.messages.append(record.getMessage())
+
+
 def open_tiff(path: str) -> Slide:
     import tifffile
 
+    errors = _ThreadErrors()
+    logger = logging.getLogger("tifffile")
+    logger.addHandler(errors)
     try:
         tif = tifffile.TiffFile(path)
     except Exception as error:  # tifffile raises many kinds on a broken file
+        logger.removeHandler(errors)
         raise BadRequest(f"not a readable TIFF ({_short(error)})", "image") from None
     try:
-        return _slide(tif)
+        slide = _slide(tif)
+        if errors.messages:
+            raise BadRequest(f"the TIFF is truncated or damaged ({errors.messages[0][-100:]})", "image")
+        return slide
     except BadRequest:
         tif.close()
         raise
     except Exception as error:
         tif.close()
         raise BadRequest(f"the TIFF could not be read ({_short(error)})", "image") from None
+    finally:
+        logger.removeHandler(errors)
 
 
 def _slide(tif) -> Slide:
