@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import subprocess
 import time
 import zlib
 from pathlib import Path
@@ -17,7 +18,7 @@ import tifffile
 from PIL import Image
 from wsi.dicomizer.jpeg_streams import with_tables
 
-from tests.conftest import PLUGIN_SCRIPT
+from tests.conftest import PLUGIN_SCRIPT, ROOT
 from tests.support.dicom_checks import dciodvfy_errors
 from tests.support.orthanc_server import OrthancServer, require_orthanc
 from tests.support.slide_files import MPP, aperio_tiff, pattern
@@ -227,3 +228,31 @@ def test_methods_and_unknown_jobs(server):
     assert server.get("/wsi/jobs/" + "0" * 32)[0] == 404
     assert server.get("/wsi/jobs/nope")[0] == 400
     assert server.get("/wsi/pyramids/" + "0" * 8)[0] in (400, 404)  # GET routes unchanged
+
+
+def _command(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(ROOT / "scripts" / "dicomize"), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_the_command_stores_into_orthanc(server, aperio):
+    result = _command(str(aperio), "--orthanc", server.url, "--username", "any", "--password", "any", "--quiet")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert len(summary["Instances"]) == 6
+    assert server.get_json(f"/wsi/pyramids/{summary['Series']}")["Sizes"] == summary["Levels"]
+
+
+def test_the_command_undoes_a_failure_and_refuses_bad_options(server, aperio, tmp_path):
+    data = bytearray(aperio.read_bytes())
+    with tifffile.TiffFile(aperio) as tif:
+        page = tif.series[0].levels[2].keyframe
+        offset, count = page.dataoffsets[0], page.databytecounts[0]
+    data[offset + 2:offset + count] = b"\xff\x00" * ((count - 2) // 2) + b"\0" * ((count - 2) % 2)
+    (tmp_path / "bad.svs").write_bytes(bytes(data))
+    before = instance_count(server)
+    result = _command(str(tmp_path / "bad.svs"), "--orthanc", server.url, "--compression", "jpeg", "--quiet")
+    assert result.returncode == 1 and "nothing kept" in result.stderr
+    assert instance_count(server) == before
+    result = _command(str(aperio), "--folder", str(tmp_path), "--tile-size", "7")
+    assert result.returncode == 2 and "tile-size" in result.stderr
+    assert not list(tmp_path.glob("*.dcm"))
