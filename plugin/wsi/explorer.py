@@ -35,6 +35,7 @@ def _targets(settings: ExplorerSettings) -> dict[str, tuple[bool, tuple[str, ...
         "openSeadragon": (settings.enable_iiif and settings.serve_openseadragon,
                           ("/wsi/app/osd.html", f"/wsi/iiif/tiles/{sid}/info.json", f"/wsi/pyramids/{sid}")),
         "mirador": (settings.enable_iiif and settings.serve_mirador, ("/wsi/app/mirador.html", manifest)),
+        "importSlide": (True, ("/wsi/dicomize", f"/wsi/jobs/{'0' * 32}", f"/wsi/jobs/{'0' * 32}/cancel")),
     }
 
 

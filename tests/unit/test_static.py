@@ -131,6 +131,7 @@ def test_real_webassets_has_viewer_pages() -> None:
 ALL_ROUTES = [
     r"/wsi/app/(.*)", r"/wsi/pyramids/([^/]*)", r"/wsi/tiles/([^/]*)/([^/]*)/([^/]*)/([^/]*)",
     r"/wsi/iiif/series/([^/]*)/manifest.json", r"/wsi/iiif/tiles/([^/]*)/info.json",
+    r"/wsi/dicomize", r"/wsi/jobs/([^/]*)", r"/wsi/jobs/([^/]*)/cancel",
 ]
 
 
@@ -144,7 +145,8 @@ def test_explorer_js_enables_every_button_when_routes_and_settings_allow() -> No
     settings = Settings(enable_iiif=True, serve_mirador=True, serve_openseadragon=True)
     script = explorer_js(settings, ALL_ROUTES)
     assert PLACEHOLDER not in script
-    assert _options(script) == {"viewer": True, "copyManifest": True, "openSeadragon": True, "mirador": True}
+    assert _options(script) == {"viewer": True, "copyManifest": True, "openSeadragon": True, "mirador": True,
+                                "importSlide": True}
 
 
 @pytest.mark.parametrize(("settings", "expected_off"), [
@@ -163,6 +165,8 @@ def test_settings_turn_buttons_off(settings: Settings, expected_off: set[str]) -
     (r"/wsi/iiif/tiles/([^/]*)/info.json", {"openSeadragon"}),
     (r"/wsi/pyramids/([^/]*)", {"viewer", "openSeadragon"}),
     (r"/wsi/app/(.*)", {"viewer", "openSeadragon", "mirador"}),
+    (r"/wsi/dicomize", {"importSlide"}),
+    (r"/wsi/jobs/([^/]*)/cancel", {"importSlide"}),
 ])
 def test_button_needs_its_routes(missing: str, expected_off: set[str]) -> None:
     settings = Settings(enable_iiif=True, serve_mirador=True, serve_openseadragon=True)
