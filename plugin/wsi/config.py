@@ -33,6 +33,8 @@ class Settings:
     max_whole_pixel_data_mb: int = 64  # native YBR_FULL_422 instances are read whole for each tile
     malloc_mmap_threshold_kb: int = 128  # blocks this large get their own mapping, returned when freed (allocator.py)
     repair_callback_leak: bool = True  # orthanc-python < 4.1 keeps every request's arguments (callback_leak.py)
+    export_max_buffered_mb: int = 512  # orthanc-python 4.0 answers whole buffers: larger exports are refused
+    export_temp_folder: str = ""  # where exports are spooled ("": the system's temporary folder)
     virtualenv: str = ""
 
 
@@ -61,6 +63,8 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "MallocMmapThresholdKB": ("malloc_mmap_threshold_kb", int,
                               "a whole number of kilobytes from 0 to 32768 (0: glibc's own, moving threshold)"),
     "RepairCallbackLeak": ("repair_callback_leak", bool, "a boolean"),
+    "ExportMaxBufferedMB": ("export_max_buffered_mb", int, "a whole number of megabytes from 1 to 4096"),
+    "ExportTempFolder": ("export_temp_folder", str, "a folder path"),
     "VirtualEnv": ("virtualenv", str, "a folder path"),
 }
 
@@ -72,7 +76,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "iiif_render_timeout_seconds": (1, 3600),
     "series_check_seconds": (0, 86400),
     "max_frame_pixels": (1024, 1 << 30), "max_whole_pixel_data_mb": (1, 4096),
-    "malloc_mmap_threshold_kb": (0, 32768),
+    "malloc_mmap_threshold_kb": (0, 32768), "export_max_buffered_mb": (1, 4096),
 }
 
 
