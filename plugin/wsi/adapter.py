@@ -125,8 +125,10 @@ class OrthancAdapter:
         try:
             for name, value in response.headers.items():
                 output.SetHttpHeader(name, value)
-            if not hasattr(output, "SendStreamChunk"):
-                output.AnswerBuffer(body.read_all(), response.content_type)  # 4.0: the handler bounded the size
+            if not hasattr(output, "SendStreamChunk"):  # 4.0: one buffer, whose size the handler bounded
+                whole = body.read_all()
+                body.close()  # the disk space back before the answer goes out
+                output.AnswerBuffer(whole, response.content_type)
                 return
             length = body.length
             output.SetHttpHeader("Content-Length", str(length))
