@@ -163,7 +163,7 @@ def test_unknown_or_other_series_are_404_and_malformed_ids_400(orthanc: OrthancS
 
 
 def _open_export_files(server: OrthancServer, folder: Path) -> list[str]:
-    """Files of the server's process that are exports being spooled (in `folder`, named or not)."""
+    """Files the server's process holds open in `folder` (named or not: a spooled export has no name)."""
     fds = Path(f"/proc/{server.pid}/fd")
     found = []
     for fd in fds.iterdir():
@@ -171,7 +171,7 @@ def _open_export_files(server: OrthancServer, folder: Path) -> list[str]:
             target = os.readlink(fd)
         except OSError:
             continue
-        if target.startswith(str(folder)):
+        if str(folder) in target:  # seen from the host, a chrooted process's paths may carry the root's prefix
             found.append(target)
     return found
 
@@ -180,8 +180,8 @@ def test_size_limit_without_streamed_answers_and_temporary_files_removed(
         slide_source: np.ndarray, tmp_path: Path) -> None:
     """On orthanc-python 4.0 an export is one buffer: over ExportMaxBufferedMB it is 501 naming the option.
     Whatever the outcome, the spooled file is closed (and, having no name, gone)."""
-    spool = tmp_path / "spool"
-    spool.mkdir()
+    spool = tmp_path / "storage" / "spool"  # in the server's folder: mounted in the other platform's root too
+    spool.mkdir(parents=True)
     big = np.tile(slide_source, (3, 2, 1))  # 2200 x 2100, lossless: a 2+ MB export
     paths = write_slide(tmp_path / "big", big, transfer_syntax="1.2.840.10008.1.2.1")
     config = {"WholeSlideImaging": {"ExportMaxBufferedMB": 1, "ExportTempFolder": str(spool)}}
@@ -201,6 +201,7 @@ def test_size_limit_without_streamed_answers_and_temporary_files_removed(
         while _open_export_files(server, spool) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert _open_export_files(server, spool) == []
+        assert _open_export_files(server, tmp_path / "storage" / "db")  # control: its open index file is seen
         assert list(spool.iterdir()) == []
         assert server.get(f"/wsi/pyramids/{series}")[0] == 200  # the server is fine
 
