@@ -12,9 +12,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 import openslide
 import pydicom
+import pydicom.encaps
 import pytest
 import tifffile
 import tiffslide
@@ -105,6 +107,50 @@ def test_associated_images_objective_power_and_planes(orthanc: OrthancServer, ri
         report = check_pixels(orthanc, rich_slide, slide, pyramid, exact=True, query=query)
         assert report.exact == report.tiles_compared
         assert not np.array_equal(default, np.asarray(slide.read_region((256, 256), 0, (256, 256)).convert("RGB")))
+
+
+def _recode(paths: list[Path], coding_of) -> None:
+    """Every VOLUME frame decoded and encoded again as coding_of(frame index) says: "RGB" (Adobe, no colour
+    transform; the instance labelled RGB), or a YCbCr subsampling ("420", "422")."""
+    for path in paths:
+        dataset = pydicom.dcmread(path)
+        if "VOLUME" not in dataset.ImageType:
+            continue
+        frames = pydicom.encaps.generate_frames(dataset.PixelData, number_of_frames=int(dataset.NumberOfFrames))
+        recoded = []
+        for index, frame in enumerate(frames):
+            coding = coding_of(index)
+            pixels = imagecodecs.jpeg8_decode(frame)
+            recoded.append(bytes(imagecodecs.jpeg8_encode(pixels, level=90, outcolorspace="RGB") if coding == "RGB"
+                                 else imagecodecs.jpeg8_encode(pixels, level=90, subsampling=coding)))
+        if coding_of(0) == "RGB":
+            dataset.PhotometricInterpretation = "RGB"
+        dataset.PixelData = pydicom.encaps.encapsulate(recoded)
+        dataset.save_as(path)
+
+
+@pytest.mark.parametrize("variant", ["rgb", "mixed"])
+def test_each_level_keeps_one_coding(orthanc: OrthancServer, slide_source: np.ndarray, variant: str,
+                                     tmp_path: Path) -> None:
+    """RGB-coded JPEG frames go to an RGB level as stored; in a level whose frames are coded two ways, the
+    frames coded as its first one are copied and the others re-encoded that way (one Photometric per level)."""
+    paths = write_slide(tmp_path / variant, slide_source)
+    _recode(paths, (lambda index: "RGB") if variant == "rgb" else (lambda index: "420" if index % 2 == 0 else "422"))
+    series_id = orthanc.upload_series(paths)
+    pyramid = orthanc.get_json(f"/wsi/pyramids/{series_id}")
+    path, headers = export_file(orthanc, series_id, tmp_path)
+    counts = tile_counts(headers)
+    total = sum(x * y for x, y in pyramid["TilesCount"])
+    odd = sum((x * y) // 2 for x, y in pyramid["TilesCount"])
+    assert counts == ({"copied": total, "encoded": 0} if variant == "rgb" else {"copied": total - odd, "encoded": odd})
+    with tifffile.TiffFile(path) as tiff:
+        photometric = {page.photometric for page in tiff.series[0].levels[0].pages}
+        assert photometric == {tifffile.PHOTOMETRIC.RGB if variant == "rgb" else tifffile.PHOTOMETRIC.YCBCR}
+        if variant == "mixed":
+            assert tiff.series[0].levels[0].pages[0].tags["YCbCrSubSampling"].value == (2, 2)
+    with openslide.OpenSlide(str(path)) as slide:
+        report = check_pixels(orthanc, series_id, slide, pyramid, exact=variant == "rgb")
+    assert report.exact >= total - odd
 
 
 def test_tifffile_and_tiffslide_read_the_export(orthanc: OrthancServer, rich_slide: str, tmp_path: Path) -> None:
