@@ -153,6 +153,24 @@ def test_each_level_keeps_one_coding(orthanc: OrthancServer, slide_source: np.nd
     assert report.exact >= total - odd
 
 
+def test_tiles_a_tiff_cannot_hold_are_retiled(orthanc: OrthancServer, slide_source: np.ndarray,
+                                              tmp_path: Path) -> None:
+    """Stored tiles whose sides are not multiples of 16 (200 x 200, 100 x 60) go to 256 x 256 TIFF tiles pasted
+    from them; a level of 256 x 256 tiles in the same series is still copied as stored."""
+    paths = write_slide(tmp_path / "odd", slide_source, tile_size=[(200, 200), (256, 256), (100, 60)])
+    series_id = orthanc.upload_series(paths)
+    pyramid = orthanc.get_json(f"/wsi/pyramids/{series_id}")
+    path, headers = export_file(orthanc, series_id, tmp_path)
+    assert tile_counts(headers) == {"copied": 3 * 2, "encoded": 5 * 3 + 2 * 1}
+    with tifffile.TiffFile(path) as tiff:
+        assert [(level.pages[0].tilewidth, level.pages[0].tilelength) for level in tiff.series[0].levels] == \
+            [(256, 256)] * 3
+    with openslide.OpenSlide(str(path)) as slide:
+        check_geometry(slide, pyramid)
+        report = check_pixels(orthanc, series_id, slide, pyramid, exact=False)
+    assert report.tiles_compared == 6 * 4 + 3 * 2 + 3 * 3 and report.exact < report.tiles_compared
+
+
 def test_tifffile_and_tiffslide_read_the_export(orthanc: OrthancServer, rich_slide: str, tmp_path: Path) -> None:
     pyramid = orthanc.get_json(f"/wsi/pyramids/{rich_slide}")
     path, _ = export_file(orthanc, rich_slide, tmp_path)

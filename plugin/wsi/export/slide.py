@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import UnsupportedFeature
 from ..frame_source import FrameSource, Tile
 from ..pyramid import Level
 from ..resample import resample_region
@@ -27,6 +26,7 @@ log = logging.getLogger(__name__)
 _JPEG_SYNTAXES = (JPEG_BASELINE, JPEG_EXTENDED)
 
 TIFF_TILE_MULTIPLE = 16  # TIFF 6.0: TileWidth and TileLength are multiples of 16
+RETILE = 256  # tile side of a level whose stored tiles a TIFF cannot hold (sides not multiples of 16)
 THUMBNAIL_MAX = 1024  # longest side of a thumbnail made when the series has none
 
 
@@ -44,6 +44,19 @@ class LevelPlan:
     index: int
     level: Level
     coding: JpegCoding
+    tile: tuple[int, int]  # (width, height) of the TIFF's tiles: the stored tiles', unless re-tiled
+
+    @property
+    def retiled(self) -> bool:
+        return self.tile != (self.level.tile_width, self.level.tile_height)
+
+    @property
+    def tiles_x(self) -> int:
+        return -(-self.level.width // self.tile[0])
+
+    @property
+    def tiles_y(self) -> int:
+        return -(-self.level.height // self.tile[1])
 
 
 @dataclass
@@ -58,11 +71,6 @@ class SlideExport:
     def __post_init__(self) -> None:
         # Validated against the series: BadRequest naming the parameter.
         self.path, self.plane = FrameSource.select(self.model, self.options.optical_path, self.options.focal_plane)
-        for lm in self.model.levels:
-            lv = lm.level
-            if lv.tile_width % TIFF_TILE_MULTIPLE or lv.tile_height % TIFF_TILE_MULTIPLE:
-                raise UnsupportedFeature(f"tiles of {lv.tile_width}x{lv.tile_height} px: a TIFF tile's sides are "
-                                         f"multiples of {TIFF_TILE_MULTIPLE}, and re-tiling is not implemented")
 
     @property
     def frames(self) -> FrameSource:
@@ -70,7 +78,14 @@ class SlideExport:
 
     # ---- pyramid levels ---------------------------------------------------------------------------
     def levels(self) -> list[LevelPlan]:
-        return [LevelPlan(i, lm.level, self._coding(i)) for i, lm in enumerate(self.model.levels)]
+        plans = []
+        for index, lm in enumerate(self.model.levels):
+            lv = lm.level
+            if lv.tile_width % TIFF_TILE_MULTIPLE or lv.tile_height % TIFF_TILE_MULTIPLE:
+                plans.append(LevelPlan(index, lv, DEFAULT_CODING, (RETILE, RETILE)))
+            else:
+                plans.append(LevelPlan(index, lv, self._coding(index), (lv.tile_width, lv.tile_height)))
+        return plans
 
     def _tile(self, level: int, tx: int, ty: int) -> Tile:
         return self.frames.tile(self.model, level, tx, ty, self.path, self.plane)
@@ -95,9 +110,35 @@ class SlideExport:
     def tiles(self, plan: LevelPlan) -> Iterator[bytes]:
         """The level's tiles in TIFF order (rows of columns), each a complete JPEG stream in the level's coding."""
         lv = plan.level
+        if plan.retiled:
+            for oy in range(plan.tiles_y):
+                for ox in range(plan.tiles_x):
+                    self.counts.encoded += 1
+                    yield encode_tile(self._region(plan, ox, oy), plan.coding, self.options.quality)
+            return
         for ty in range(lv.tiles_y):
             for tx in range(lv.tiles_x):
                 yield self._tile_bytes(plan, self._tile(plan.index, tx, ty))
+
+    def _region(self, plan: LevelPlan, ox: int, oy: int) -> np.ndarray:
+        """TIFF tile (ox, oy) of a re-tiled level, pasted from the stored tiles it overlaps (decoded through the
+        pixel cache, where a tile read for the row above is usually still found), background beyond the image."""
+        lv, (tw, th) = plan.level, plan.tile
+        x0, y0 = ox * tw, oy * th
+        x1, y1 = min(x0 + tw, lv.width), min(y0 + th, lv.height)
+        out = np.empty((th, tw, 3), np.uint8)
+        out[:] = self.model.background_rgb
+        for ty in range(y0 // lv.tile_height, (y1 - 1) // lv.tile_height + 1):
+            for tx in range(x0 // lv.tile_width, (x1 - 1) // lv.tile_width + 1):
+                pixels = self.frames.tile_rgb(self._tile(plan.index, tx, ty))
+                if pixels.ndim == 2:
+                    pixels = pixels[:, :, None]
+                left, top = tx * lv.tile_width, ty * lv.tile_height
+                ax0, ay0 = max(x0, left), max(y0, top)
+                ax1, ay1 = min(x1, left + pixels.shape[1]), min(y1, top + pixels.shape[0])
+                if ax1 > ax0 and ay1 > ay0:
+                    out[ay0 - y0:ay1 - y0, ax0 - x0:ax1 - x0] = pixels[ay0 - top:ay1 - top, ax0 - left:ax1 - left]
+        return out
 
     def _tile_bytes(self, plan: LevelPlan, tile: Tile) -> bytes:
         lv = plan.level

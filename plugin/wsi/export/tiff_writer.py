@@ -42,7 +42,7 @@ def write_tiff(export: SlideExport, out: BinaryIO) -> None:
 
 def _write_level(tiff: tifffile.TiffWriter, export: SlideExport, plan: LevelPlan, first: bool) -> None:
     lv = plan.level
-    tile = (lv.tile_width, lv.tile_height)
+    tile = plan.tile
     quality = export.options.quality
     if first:
         mpp = export.mpp(0)
@@ -53,7 +53,7 @@ def _write_level(tiff: tifffile.TiffWriter, export: SlideExport, plan: LevelPlan
         description = aperio.level_description(base.width, base.height, tile, (lv.width, lv.height), quality)
     resolution = aperio.resolution_per_cm(_spacing_mm(export, plan.index))
     tiff.write(
-        export.tiles(plan), shape=(lv.height, lv.width, 3), dtype=np.uint8, tile=(lv.tile_height, lv.tile_width),
+        export.tiles(plan), shape=(lv.height, lv.width, 3), dtype=np.uint8, tile=(tile[1], tile[0]),
         photometric="rgb", compression="jpeg", subsampling=plan.coding.subsampling,
         compressionargs={"outcolorspace": plan.coding.tiff_colour}, description=description, metadata=None,
         software=SOFTWARE if first else None, **_resolution_args(resolution),
