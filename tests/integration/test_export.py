@@ -20,6 +20,7 @@ import pydicom.encaps
 import pytest
 import tifffile
 import tiffslide
+from PIL import ImageCms
 
 from tests.support.export_checks import (
     check_associated,
@@ -40,6 +41,9 @@ LAUNCHER = ROOT / "scripts" / "wsi-export"
 # Standard slides whose frames are JPEG: every tile copied as stored (holes of a sparse level excepted).
 JPEG_SLIDES = {"ours-jpeg": 0, "ours-npot": 0, "ours-sparse": 1, "highdicom-jpeg": 0, "dicomizer-jpeg": 0,
                "dicomizer-tiff": 0, "wsidicomizer": 0}
+# An ICC profile that is not plain sRGB (the plugin passes sRGB on as no profile at all).
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+OTHER_ICC = _SRGB.replace("sRGB".encode("utf-16-be"), "xRGB".encode("utf-16-be")).replace(b"sRGB", b"xRGB")
 OTHER_SLIDES = ("ours-explicit", "highdicom-none", "dicomizer-jpeg2000", "dicomizer-none")
 
 
@@ -75,10 +79,10 @@ def test_openslide_reads_the_export(orthanc: OrthancServer, slides: dict[str, st
 
 @pytest.fixture(scope="module")
 def rich_slide(orthanc: OrthancServer, slide_source: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Label, overview and thumbnail, two optical paths, three focal planes, objective power 20."""
+    """Label, overview and thumbnail, two optical paths, three focal planes, objective power 20, an ICC profile."""
     folder = tmp_path_factory.mktemp("rich")
     paths = write_slide(folder, slide_source, associated=("LABEL", "OVERVIEW", "THUMBNAIL"),
-                        optical_paths=("1", "2"), focal_planes=(0.0, 1.5, 3.0))
+                        optical_paths=("1", "2"), focal_planes=(0.0, 1.5, 3.0), icc=OTHER_ICC)
     for path in paths:
         dataset = pydicom.dcmread(path)
         for item in dataset.OpticalPathSequence:
@@ -96,6 +100,7 @@ def test_associated_images_objective_power_and_planes(orthanc: OrthancServer, ri
         check_geometry(slide, pyramid)
         assert slide.properties[openslide.PROPERTY_NAME_OBJECTIVE_POWER] == "20"
         assert set(slide.associated_images) == {"label", "macro", "thumbnail"}
+        assert slide.color_profile is not None and slide.color_profile.tobytes() == OTHER_ICC
         check_associated(orthanc, rich_slide, slide, pyramid)
         check_pixels(orthanc, rich_slide, slide, pyramid, exact=True)
         default = np.asarray(slide.read_region((256, 256), 0, (256, 256)).convert("RGB"))
@@ -186,6 +191,7 @@ def test_tifffile_and_tiffslide_read_the_export(orthanc: OrthancServer, rich_sli
         x_res = page.tags["XResolution"].value
         assert abs(x_res[0] / x_res[1] - 10 / pyramid["PixelSpacings"][0][0]) < 1e-3
         level0 = baseline.levels[0].asarray()
+        assert page.tags["InterColorProfile"].value == OTHER_ICC  # the slide's profile
     with tiffslide.TiffSlide(path) as slide:
         assert slide.level_count == len(pyramid["Sizes"])
         assert [list(d) for d in slide.level_dimensions] == pyramid["Sizes"]
