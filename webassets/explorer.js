@@ -62,6 +62,11 @@
     var viewer = linkButton('Whole-Slide Imaging Viewer',
       ROOT + 'app/viewer.html?series=' + encodeURIComponent(seriesId), 'e', 'search', 'viewer');
     var buttons = [viewer];
+    if (options.exportTiff) {
+      // A download (GET /wsi/export/{id}): the pyramidal TIFF that OpenSlide, QuPath and HistoQC read.
+      buttons.push(linkButton('Export as pyramidal TIFF (SVS)', seriesUrl('export/{id}', seriesId), 'c', 'arrow-d',
+        'export-tiff').removeAttr('target').attr('download', seriesId + '.svs'));
+    }
     if (options.openSeadragon) {
       var info = absolute(seriesUrl('iiif/tiles/{id}/info.json', seriesId));
       buttons.push(linkButton('Test IIIF in OpenSeadragon',

@@ -117,6 +117,9 @@ class OrthancAdapter:
         if status == 301:
             output.Redirect(response.headers.get("Location", "/"))  # clears the headers set before it
             return
+        if response.body_file is not None:
+            self._answer_file(output, response)
+            return
         for name, value in response.headers.items():
             output.SetHttpHeader(name, value)
         if status == 200 and self._streams(output, response):
@@ -130,6 +133,37 @@ class OrthancAdapter:
         else:
             output.SetHttpHeader("Content-Type", response.content_type)
             self._send_status(output, status, response.body)
+
+    def can_stream(self) -> bool:
+        """Whether this orthanc-python has streamed answers (5.0+; not 4.0)."""
+        return hasattr(getattr(self._orthanc, "RestOutput", None), "SendStreamChunk")
+
+    def _answer_file(self, output: Any, response: Response) -> None:
+        """A 200 whose body is a file on disk: chunk by chunk where the SDK streams, else whole. Closed after."""
+        body = response.body_file
+        assert body is not None
+        try:
+            for name, value in response.headers.items():
+                output.SetHttpHeader(name, value)
+            if not hasattr(output, "SendStreamChunk"):  # 4.0: one buffer, whose size the handler bounded
+                whole = body.read_all()
+                body.close()  # the disk space back before the answer goes out
+                output.AnswerBuffer(whole, response.content_type)
+                return
+            length = body.length
+            output.SetHttpHeader("Content-Length", str(length))
+            output.SetHttpHeader("X-Content-Type-Options", "nosniff")
+            output.StartStreamAnswer(response.content_type)
+            sent = 0
+            for chunk in body.chunks(STREAM_CHUNK_BYTES):
+                try:
+                    output.SendStreamChunk(chunk)
+                except self._orthanc.OrthancException as error:
+                    log.info("streamed file cut after %d of %d bytes (client gone?): %s", sent, length, error)
+                    return
+                sent += len(chunk)
+        finally:
+            body.close()
 
     @staticmethod
     def _streams(output: Any, response: Response) -> bool:

@@ -36,6 +36,8 @@ class Settings:
     dicomize_max_body_mb: int = 2048  # POST /wsi/dicomize bodies over this are 413 (Orthanc holds a body whole)
     dicomize_spool_folder: str = ""  # where uploaded slides and frames wait on disk; "": the system's temp folder
     dicomize_max_jobs: int = 8  # conversions waiting or running at once (one runs at a time); more: 503
+    export_max_buffered_mb: int = 512  # orthanc-python 4.0 answers whole buffers: larger exports are refused
+    export_temp_folder: str = ""  # where exports are spooled ("": the system's temporary folder)
     virtualenv: str = ""
 
 
@@ -67,6 +69,8 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "DicomizeMaxBodyMB": ("dicomize_max_body_mb", int, "a whole number of megabytes from 1 to 65536"),
     "DicomizeSpoolFolder": ("dicomize_spool_folder", str, "a folder path"),
     "DicomizeMaxJobs": ("dicomize_max_jobs", int, "a whole number from 1 to 1000"),
+    "ExportMaxBufferedMB": ("export_max_buffered_mb", int, "a whole number of megabytes from 1 to 4096"),
+    "ExportTempFolder": ("export_temp_folder", str, "a folder path"),
     "VirtualEnv": ("virtualenv", str, "a folder path"),
 }
 
@@ -78,7 +82,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "iiif_render_timeout_seconds": (1, 3600),
     "series_check_seconds": (0, 86400),
     "max_frame_pixels": (1024, 1 << 30), "max_whole_pixel_data_mb": (1, 4096),
-    "malloc_mmap_threshold_kb": (0, 32768),
+    "malloc_mmap_threshold_kb": (0, 32768), "export_max_buffered_mb": (1, 4096),
     "dicomize_max_body_mb": (1, 65536), "dicomize_max_jobs": (1, 1000),
 }
 

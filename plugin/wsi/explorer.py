@@ -31,6 +31,7 @@ def _targets(settings: ExplorerSettings) -> dict[str, tuple[bool, tuple[str, ...
     manifest = f"/wsi/iiif/series/{sid}/manifest.json"
     return {
         "viewer": (True, ("/wsi/app/viewer.html", f"/wsi/pyramids/{sid}", f"/wsi/tiles/{sid}/0/0/0")),
+        "exportTiff": (True, (f"/wsi/pyramids/{sid}", f"/wsi/export/{sid}")),
         "copyManifest": (settings.enable_iiif, (manifest,)),
         "openSeadragon": (settings.enable_iiif and settings.serve_openseadragon,
                           ("/wsi/app/osd.html", f"/wsi/iiif/tiles/{sid}/info.json", f"/wsi/pyramids/{sid}")),

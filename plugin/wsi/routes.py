@@ -24,7 +24,7 @@ def all_routes(app: App) -> list[tuple[str, Handler]]:
     from . import tiles
 
     table: list[tuple[str, Handler]] = list(tiles.ROUTES)
-    for module_name in ("static", "iiif_routes", "dicomize_routes"):
+    for module_name in ("static", "iiif_routes", "export.route", "dicomize_routes"):
         if importlib.util.find_spec(f"{__package__}.{module_name}") is None:
             continue  # feature module not in this build
         module = importlib.import_module(f"{__package__}.{module_name}")

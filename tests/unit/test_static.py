@@ -130,7 +130,7 @@ def test_real_webassets_has_viewer_pages() -> None:
 
 ALL_ROUTES = [
     r"/wsi/app/(.*)", r"/wsi/pyramids/([^/]*)", r"/wsi/tiles/([^/]*)/([^/]*)/([^/]*)/([^/]*)",
-    r"/wsi/iiif/series/([^/]*)/manifest.json", r"/wsi/iiif/tiles/([^/]*)/info.json",
+    r"/wsi/iiif/series/([^/]*)/manifest.json", r"/wsi/iiif/tiles/([^/]*)/info.json", r"/wsi/export/([^/]*)",
     r"/wsi/dicomize", r"/wsi/jobs/([^/]*)", r"/wsi/jobs/([^/]*)/cancel",
 ]
 
@@ -145,8 +145,8 @@ def test_explorer_js_enables_every_button_when_routes_and_settings_allow() -> No
     settings = Settings(enable_iiif=True, serve_mirador=True, serve_openseadragon=True)
     script = explorer_js(settings, ALL_ROUTES)
     assert PLACEHOLDER not in script
-    assert _options(script) == {"viewer": True, "copyManifest": True, "openSeadragon": True, "mirador": True,
-                                "importSlide": True}
+    assert _options(script) == {"viewer": True, "exportTiff": True, "copyManifest": True, "openSeadragon": True,
+                                "mirador": True, "importSlide": True}
 
 
 @pytest.mark.parametrize(("settings", "expected_off"), [
@@ -163,7 +163,8 @@ def test_settings_turn_buttons_off(settings: Settings, expected_off: set[str]) -
 @pytest.mark.parametrize(("missing", "expected_off"), [
     (r"/wsi/iiif/series/([^/]*)/manifest.json", {"copyManifest", "mirador"}),
     (r"/wsi/iiif/tiles/([^/]*)/info.json", {"openSeadragon"}),
-    (r"/wsi/pyramids/([^/]*)", {"viewer", "openSeadragon"}),
+    (r"/wsi/pyramids/([^/]*)", {"viewer", "exportTiff", "openSeadragon"}),
+    (r"/wsi/export/([^/]*)", {"exportTiff"}),
     (r"/wsi/app/(.*)", {"viewer", "openSeadragon", "mirador"}),
     (r"/wsi/dicomize", {"importSlide"}),
     (r"/wsi/jobs/([^/]*)/cancel", {"importSlide"}),
