@@ -256,3 +256,32 @@ def test_the_command_undoes_a_failure_and_refuses_bad_options(server, aperio, tm
     result = _command(str(aperio), "--folder", str(tmp_path), "--tile-size", "7")
     assert result.returncode == 2 and "tile-size" in result.stderr
     assert not list(tmp_path.glob("*.dcm"))
+
+
+def test_round_trip_tiff_to_dicom_to_tiff(server, aperio, tmp_path):
+    """slide TIFF -> /wsi/dicomize -> /wsi/tiles (the source's streams) -> /wsi/export -> OpenSlide: the same
+    pixels as OpenSlide reads from the source, level by level; MPP, objective power, label and macro kept."""
+    status, job = post(server, aperio.read_bytes())
+    assert status == 200, job
+    series = job["Series"]
+    with tifffile.TiffFile(aperio) as tif:
+        page = tif.series[0].levels[1].keyframe
+        tif.filehandle.seek(page.dataoffsets[1])
+        source_tile = with_tables(tif.filehandle.read(page.databytecounts[1]), page.jpegtables)
+    assert server.get(f"/wsi/tiles/{series}/1/1/0")[2].rstrip(b"\0") == source_tile.rstrip(b"\0")
+    status, _, exported = server.get(f"/wsi/export/{series}")
+    assert status == 200, exported[:300]
+    (tmp_path / "back.svs").write_bytes(exported)
+    source, back = openslide.OpenSlide(str(aperio)), openslide.OpenSlide(str(tmp_path / "back.svs"))
+    try:
+        assert back.level_dimensions == source.level_dimensions == ((1000, 760), (500, 380), (250, 190))
+        for key in ("openslide.mpp-x", "openslide.mpp-y", "openslide.objective-power"):
+            assert float(back.properties[key]) == float(source.properties[key]), key
+        assert {"label", "macro"} <= set(back.associated_images)
+        for level, (width, height) in enumerate(source.level_dimensions):
+            expected = np.asarray(source.read_region((0, 0), level, (width, height)))
+            got = np.asarray(back.read_region((0, 0), level, (width, height)))
+            assert np.array_equal(got, expected), level  # the same JPEG streams, decoded by the same library
+    finally:
+        source.close()
+        back.close()
