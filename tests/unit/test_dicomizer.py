@@ -201,3 +201,29 @@ def test_truncated_tiff_is_a_bad_request(tmp_path, aperio):
     (tmp_path / "cut.svs").write_bytes(data[: len(data) // 3])
     with pytest.raises(BadRequest):
         convert(tmp_path / "cut.svs", tmp_path / "out")
+
+
+def test_the_openslide_reader(aperio, tmp_path):
+    """Scanner formats go through OpenSlide: exercised here on the SVS (OpenSlide's `aperio` reader), encoded
+    lossless so the DICOM pixels must equal what OpenSlide reads from the source."""
+    from wsi.dicomizer.openslide_source import open_openslide
+
+    slide = open_openslide(str(aperio[0]))
+    assert [(level.width_px, level.height_px) for level in slide.levels] == [(1000, 760), (500, 380), (250, 190)]
+    assert slide.mpp == (MPP, MPP) and slide.objective_power == APP_MAG
+    assert sorted(slide.associated) == ["label", "overview", "thumbnail"]
+    out = tmp_path / "out"
+    out.mkdir()
+    written: list[Path] = []
+
+    def sink(data: bytes, label: str) -> None:
+        written.append(out / f"{len(written):03d}.dcm")
+        written[-1].write_bytes(data)
+
+    dicomize(slide, parse_options({"compression": "none", "tile-size": "256"}), sink)
+    slide.close()
+    assert [dciodvfy_errors(path) for path in written] == [[]] * len(written)
+    source, back = openslide.OpenSlide(str(aperio[0])), openslide.OpenSlide(str(written[0]))
+    for level, (width, height) in enumerate(source.level_dimensions):
+        assert np.array_equal(np.asarray(back.read_region((0, 0), level, (width, height))),
+                              np.asarray(source.read_region((0, 0), level, (width, height)))), level
