@@ -33,7 +33,7 @@ class Settings:
     max_whole_pixel_data_mb: int = 64  # native YBR_FULL_422 instances are read whole for each tile
     malloc_mmap_threshold_kb: int = 128  # blocks this large get their own mapping, returned when freed (allocator.py)
     repair_callback_leak: bool = True  # orthanc-python < 4.1 keeps every request's arguments (callback_leak.py)
-    dicomize_max_body_mb: int = 2048  # POST /wsi/dicomize bodies over this are 413 (Orthanc holds a body whole)
+    dicomize_max_body_mb: int = 1024  # POST /wsi/dicomize bodies over this are 413 (Orthanc holds a body whole)
     dicomize_spool_folder: str = ""  # where uploaded slides and frames wait on disk; "": the system's temp folder
     dicomize_max_jobs: int = 8  # conversions waiting or running at once (one runs at a time); more: 503
     export_max_buffered_mb: int = 512  # orthanc-python 4.0 answers whole buffers: larger exports are refused

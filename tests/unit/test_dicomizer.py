@@ -227,3 +227,17 @@ def test_the_openslide_reader(aperio, tmp_path):
     for level, (width, height) in enumerate(source.level_dimensions):
         assert np.array_equal(np.asarray(back.read_region((0, 0), level, (width, height))),
                               np.asarray(source.read_region((0, 0), level, (width, height)))), level
+
+
+def test_a_tiff_claiming_absurd_dimensions_is_refused_before_decoding(tmp_path):
+    import struct
+
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((64, 64, 3), np.uint8), tile=(16, 16), photometric="rgb")
+    with tifffile.TiffFile(tmp_path / "a.tif") as tif:
+        offsets = [tif.pages[0].tags[code].valueoffset for code in (256, 257)]  # ImageWidth, ImageLength (LONG)
+    data = bytearray((tmp_path / "a.tif").read_bytes())
+    for offset in offsets:
+        struct.pack_into("<I", data, offset, 4_000_000)
+    (tmp_path / "a.tif").write_bytes(bytes(data))
+    with pytest.raises(BadRequest, match="4000000x4000000 pixels: over"):
+        open_slide(str(tmp_path / "a.tif"))
