@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -98,15 +98,21 @@ def through_route(path: Path) -> dict:
 
 
 def through_command(path: Path) -> dict:
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryFile() as errors:
         start = time.monotonic()
-        result = subprocess.run([str(ROOT / "scripts" / "dicomize"), str(path), "--folder", folder, "--quiet"],
-                                capture_output=True, text=True)
+        # The interpreter itself (exec'd by the launcher), waited for with wait4: its own peak, not that of
+        # other children of this process (RUSAGE_CHILDREN would count a test Orthanc stopped earlier).
+        process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "python"), "-m", "wsi.dicomize", str(path),
+                                    "--folder", folder, "--quiet"], stdout=subprocess.DEVNULL, stderr=errors,
+                                   env={**os.environ, "PYTHONPATH": str(ROOT / "plugin")})
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.monotonic() - start
         written = sum(p.stat().st_size for p in Path(folder).iterdir())
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"returncode": result.returncode, "seconds": round(elapsed, 1), "peak_rss_mb": round(peak),
-            "written_mb": round(written / 1e6), "stderr": result.stderr[-300:]}
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
+    return {"returncode": process.returncode, "seconds": round(elapsed, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024), "written_mb": round(written / 1e6), "stderr": stderr[-300:]}
 
 
 def main() -> None:
