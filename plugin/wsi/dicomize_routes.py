@@ -8,7 +8,7 @@ import re
 import tempfile
 from typing import TYPE_CHECKING
 
-from .errors import BadRequest, PayloadTooLarge, UnsupportedFeature
+from .errors import BadRequest, PayloadTooLarge, UnsupportedFeature, WsiError
 from .http import SEGMENT, Request, Response, json_response, text_response
 from .multipart import is_multipart, split_parts
 from .routes import POST_HANDLERS
@@ -103,13 +103,17 @@ def _json_options(raw: bytes) -> dict:
 
 
 def _spool(data: memoryview, folder: str | None, suffix: str) -> str:
-    handle, path = tempfile.mkstemp(prefix="wsi-upload-", suffix=suffix, dir=folder)
+    """The body to a file; a folder missing or full is the server's problem (500, logged), not the client's."""
+    try:
+        handle, path = tempfile.mkstemp(prefix="wsi-upload-", suffix=suffix, dir=folder)
+    except OSError as error:
+        raise WsiError(f"no room to spool the slide (DicomizeSpoolFolder: {error.strerror})") from None
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
     except OSError as error:
         os.unlink(path)
-        raise BadRequest(f"the slide could not be spooled to disk ({error.strerror})", "body") from None
+        raise WsiError(f"the slide could not be spooled to disk (DicomizeSpoolFolder: {error.strerror})") from None
     return path
 
 
