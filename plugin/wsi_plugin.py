@@ -108,6 +108,8 @@ def _register(adapter: OrthancAdapter, app, leak: CallbackLeakRepair) -> None:
             app.service.on_change(resource_id)  # stored here: this Orthanc's parsed copy is new too
         elif change_type == orthanc.ChangeType.DELETED:
             app.service.on_change()
+        elif change_type == orthanc.ChangeType.ORTHANC_STOPPED and app.dicomize is not None:
+            app.dicomize.stop()  # a running conversion is cancelled and undone before Orthanc goes
 
     orthanc.RegisterOnChangeCallback(_kept(on_change))
     if importlib.util.find_spec("wsi.explorer") is not None:

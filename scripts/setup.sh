@@ -111,9 +111,10 @@ run_packages=(orthanc orthanc-python python3-venv ca-certificates)
 # (a Node.js that brings its own npm, e.g. from NodeSource, is left as it is).
 command -v npm >/dev/null 2>&1 || run_packages+=(nodejs npm)
 # postgresql, orthanc-postgresql: the scale-out cluster of tests/integration/test_cluster.py (its own
-# initdb folder and port; the packaged postgresql service is left as it is).
+# initdb folder and port; the packaged postgresql service is left as it is). dicom3tools: dciodvfy checks every
+# file the DICOM-izer and the annotations write in tests.
 test_packages=(orthanc-wsi orthanc-gdcm wrk chromium nginx-light fonts-dejavu-core libturbojpeg0 postgresql
-  orthanc-postgresql)
+  orthanc-postgresql dicom3tools)
 
 need_apt=()
 packages=("${run_packages[@]}")

@@ -65,6 +65,11 @@
     var viewer = linkButton('Whole-Slide Imaging Viewer',
       ROOT + 'app/viewer.html?series=' + encodeURIComponent(seriesId), 'e', 'search', 'viewer');
     var buttons = [viewer];
+    if (options.exportTiff) {
+      // A download (GET /wsi/export/{id}): the pyramidal TIFF that OpenSlide, QuPath and HistoQC read.
+      buttons.push(linkButton('Export as pyramidal TIFF (SVS)', seriesUrl('export/{id}', seriesId), 'c', 'arrow-d',
+        'export-tiff').removeAttr('target').attr('download', seriesId + '.svs'));
+    }
     if (options.openSeadragon) {
       var info = absolute(seriesUrl('iiif/tiles/{id}/info.json', seriesId));
       buttons.push(linkButton('Test IIIF in OpenSeadragon',
@@ -149,4 +154,89 @@
 
   $(document).on('pagebeforeshow', '#series', refresh);
   $(document).on('pagebeforeshow', '#instance', refreshInstance);
+
+  // ---- "Import slide" on the upload page: POST /wsi/dicomize, then follow the job -------------------------
+  var IMPORT_ID = 'wsi-py-import';
+
+  function importStatus(box, text, percent) {
+    box.find('[data-wsi-import=status]').text(text);
+    if (percent !== null) {
+      box.find('progress').attr('value', percent);
+      box.attr('data-percent', Math.round(percent));
+    }
+  }
+
+  function followJob(box, job) {
+    $.ajax({ url: ROOT + 'jobs/' + encodeURIComponent(job), dataType: 'json', cache: false }).done(function (state) {
+      box.attr('data-state', state.State);
+      if (state.State === 'Pending' || state.State === 'Running') {
+        importStatus(box, 'Converting: ' + Math.round(state.Progress) + ' %', 50 + state.Progress / 2);
+        setTimeout(function () { followJob(box, job); }, 500);
+        return;
+      }
+      box.find('[data-wsi-import=cancel]').hide();
+      if (state.State === 'Success') {
+        importStatus(box, 'Done: ' + state.Instances.length + ' instances', 100);
+        box.find('[data-wsi-import=series]').attr('href', '#series?uuid=' + encodeURIComponent(state.Series)).show();
+      } else {
+        importStatus(box, state.State === 'Cancelled' ? 'Cancelled: nothing was kept'
+          : 'Failed (' + state.ErrorStatus + '): ' + state.ErrorMessage, null);
+      }
+    }).fail(function () { importStatus(box, 'Lost track of the conversion', null); });
+  }
+
+  function sendSlide(box, file) {
+    var xhr = new XMLHttpRequest();
+    box.attr('data-state', 'Uploading');
+    box.find('[data-wsi-import=series]').hide();
+    importStatus(box, 'Uploading ' + file.name, 0);
+    xhr.upload.onprogress = function (event) {
+      if (event.lengthComputable) { importStatus(box, 'Uploading ' + file.name, 50 * event.loaded / event.total); }
+    };
+    xhr.onload = function () {
+      if (xhr.status !== 202) {
+        box.attr('data-state', 'Failure');
+        importStatus(box, 'Refused (' + xhr.status + '): ' + xhr.responseText, null);
+        return;
+      }
+      var job = JSON.parse(xhr.responseText).ID;
+      box.find('[data-wsi-import=cancel]').show().off('click').on('click', function (event) {
+        event.preventDefault();
+        $.ajax({ url: ROOT + 'jobs/' + encodeURIComponent(job) + '/cancel', type: 'POST' });
+      });
+      followJob(box, job);
+    };
+    xhr.onerror = function () { importStatus(box, 'Upload failed', null); };
+    xhr.open('POST', ROOT + 'dicomize');
+    // The raw file as the body (Orthanc answers multipart/form-data itself); options in this header.
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    xhr.setRequestHeader('X-WSI-Options', 'compression=keep');
+    xhr.send(file);
+  }
+
+  function addImportTool() {
+    if (!options.importSlide || $('#' + IMPORT_ID).length) {
+      return;
+    }
+    var box = $('<div></div>').attr({ id: IMPORT_ID, 'data-state': 'Idle' }).css({ margin: '1em 0' });
+    var input = $('<input type="file" data-role="none">').attr('data-wsi-import', 'file').hide();
+    var button = $('<a href="#" data-role="button" data-icon="plus" data-theme="e"></a>')
+      .attr('data-wsi-button', 'import-slide').text('Import slide (TIFF, SVS, PNG, JPEG, scanner formats)');
+    button.on('click', function (event) { event.preventDefault(); input.trigger('click'); });
+    input.on('change', function () {
+      if (this.files && this.files.length) { sendSlide(box, this.files[0]); }
+      this.value = '';
+    });
+    box.append(button, input,
+      $('<progress max="100" value="0"></progress>').css({ width: '100%' }),
+      $('<div></div>').attr('data-wsi-import', 'status'),
+      $('<a href="#" data-role="button" data-mini="true" data-inline="true"></a>').attr('data-wsi-import', 'cancel')
+        .text('Cancel').hide(),
+      $('<a data-role="button" data-mini="true" data-inline="true" data-theme="e"></a>')
+        .attr('data-wsi-import', 'series').text('Open the new series').hide());
+    $('#upload [data-role=content]').prepend(box);
+    box.find('[data-role=button]').buttonMarkup();
+  }
+
+  $(document).on('pagebeforeshow', '#upload', addImportTool);
 })(/*WSI_OPTIONS*/{});

@@ -65,6 +65,25 @@ class OrthancAdapter:
     def get_json(self, uri: str) -> Any:
         return json.loads(self.get_bytes(uri))
 
+    def store_instance(self, dicom: bytes) -> dict:
+        """POST /instances: Orthanc's answer (ID, ParentSeries, Status); UpstreamError when it refuses."""
+        try:
+            answer = json.loads(self._orthanc.RestApiPost("/instances", dicom))
+        except self._orthanc.OrthancException as error:
+            log.info("Orthanc refused an instance: %s", error)
+            raise UpstreamError(f"Orthanc refused to store an instance ({str(error)[:120]})") from None
+        if not isinstance(answer, dict) or "ID" not in answer:
+            raise UpstreamError("Orthanc stored no instance")
+        return answer
+
+    def delete_instance(self, instance_id: str) -> None:
+        """DELETE /instances/{id}; an instance already gone is fine."""
+        try:
+            self._orthanc.RestApiDelete(f"/instances/{instance_id}")
+        except self._orthanc.OrthancException as error:
+            if not (error.args and error.args[0] in self._missing_codes):
+                raise UpstreamError(f"Orthanc could not delete instance {instance_id[:60]}") from None
+
     def configuration(self) -> dict:
         return json.loads(self._orthanc.GetConfiguration())
 
@@ -77,6 +96,7 @@ class OrthancAdapter:
             groups=tuple(g or "" for g in request.get("groups", ())),
             query=dict(request.get("get", {}) or {}),
             headers=request.get("headers") or {},  # orthanc-python already lower-cases the keys
+            body=request.get("body") or b"",
         )
 
     def answer(self, output: Any, response: Response) -> None:
@@ -97,6 +117,9 @@ class OrthancAdapter:
         if status == 301:
             output.Redirect(response.headers.get("Location", "/"))  # clears the headers set before it
             return
+        if response.body_file is not None:
+            self._answer_file(output, response)
+            return
         for name, value in response.headers.items():
             output.SetHttpHeader(name, value)
         if status == 200 and self._streams(output, response):
@@ -110,6 +133,37 @@ class OrthancAdapter:
         else:
             output.SetHttpHeader("Content-Type", response.content_type)
             self._send_status(output, status, response.body)
+
+    def can_stream(self) -> bool:
+        """Whether this orthanc-python has streamed answers (5.0+; not 4.0)."""
+        return hasattr(getattr(self._orthanc, "RestOutput", None), "SendStreamChunk")
+
+    def _answer_file(self, output: Any, response: Response) -> None:
+        """A 200 whose body is a file on disk: chunk by chunk where the SDK streams, else whole. Closed after."""
+        body = response.body_file
+        assert body is not None
+        try:
+            for name, value in response.headers.items():
+                output.SetHttpHeader(name, value)
+            if not hasattr(output, "SendStreamChunk"):  # 4.0: one buffer, whose size the handler bounded
+                whole = body.read_all()
+                body.close()  # the disk space back before the answer goes out
+                output.AnswerBuffer(whole, response.content_type)
+                return
+            length = body.length
+            output.SetHttpHeader("Content-Length", str(length))
+            output.SetHttpHeader("X-Content-Type-Options", "nosniff")
+            output.StartStreamAnswer(response.content_type)
+            sent = 0
+            for chunk in body.chunks(STREAM_CHUNK_BYTES):
+                try:
+                    output.SendStreamChunk(chunk)
+                except self._orthanc.OrthancException as error:
+                    log.info("streamed file cut after %d of %d bytes (client gone?): %s", sent, length, error)
+                    return
+                sent += len(chunk)
+        finally:
+            body.close()
 
     @staticmethod
     def _streams(output: Any, response: Response) -> bool:

@@ -35,6 +35,11 @@ class Settings:
     max_whole_pixel_data_mb: int = 64  # native YBR_FULL_422 instances are read whole for each tile
     malloc_mmap_threshold_kb: int = 128  # blocks this large get their own mapping, returned when freed (allocator.py)
     repair_callback_leak: bool = True  # orthanc-python < 4.1 keeps every request's arguments (callback_leak.py)
+    dicomize_max_body_mb: int = 1024  # POST /wsi/dicomize bodies over this are 413 (Orthanc holds a body whole)
+    dicomize_spool_folder: str = ""  # where uploaded slides and frames wait on disk; "": the system's temp folder
+    dicomize_max_jobs: int = 8  # conversions waiting or running at once (one runs at a time); more: 503
+    export_max_buffered_mb: int = 512  # orthanc-python 4.0 answers whole buffers: larger exports are refused
+    export_temp_folder: str = ""  # where exports are spooled ("": the system's temporary folder)
     virtualenv: str = ""
     # Orthanc asks clients for credentials (or an authorization plugin decides): answers are then cached only by
     # the browser (Cache-Control: private), never by a shared cache. Read from Orthanc's own options.
@@ -68,6 +73,11 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "MallocMmapThresholdKB": ("malloc_mmap_threshold_kb", int,
                               "a whole number of kilobytes from 0 to 32768 (0: glibc's own, moving threshold)"),
     "RepairCallbackLeak": ("repair_callback_leak", bool, "a boolean"),
+    "DicomizeMaxBodyMB": ("dicomize_max_body_mb", int, "a whole number of megabytes from 1 to 65536"),
+    "DicomizeSpoolFolder": ("dicomize_spool_folder", str, "a folder path"),
+    "DicomizeMaxJobs": ("dicomize_max_jobs", int, "a whole number from 1 to 1000"),
+    "ExportMaxBufferedMB": ("export_max_buffered_mb", int, "a whole number of megabytes from 1 to 4096"),
+    "ExportTempFolder": ("export_temp_folder", str, "a folder path"),
     "VirtualEnv": ("virtualenv", str, "a folder path"),
 }
 
@@ -80,7 +90,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "iiif_render_timeout_seconds": (1, 3600), "iiif_collection_page_size": (1, 1000),
     "series_check_seconds": (0, 86400),
     "max_frame_pixels": (1024, 1 << 30), "max_whole_pixel_data_mb": (1, 4096),
-    "malloc_mmap_threshold_kb": (0, 32768),
+    "malloc_mmap_threshold_kb": (0, 32768), "export_max_buffered_mb": (1, 4096),
+    "dicomize_max_body_mb": (1, 65536), "dicomize_max_jobs": (1, 1000),
 }
 
 

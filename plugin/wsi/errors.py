@@ -40,6 +40,10 @@ class DecodeError(WsiError):
     """Stored pixel data could not be decoded."""
 
 
+class PayloadTooLarge(WsiError):
+    """A request body over its documented limit."""
+
+
 class UpstreamError(WsiError):
     """Orthanc answered an internal request with an error."""
 
@@ -60,6 +64,7 @@ ERROR_STATUS: dict[type[BaseException], int] = {
     BadRequest: 400,
     NotFound: 404,
     NotAcceptable: 406,
+    PayloadTooLarge: 413,
     UnsupportedFeature: 501,
     DecodeError: 500,
     UpstreamError: 502,

@@ -34,10 +34,12 @@ def _targets(settings: ExplorerSettings) -> dict[str, tuple[bool, tuple[str, ...
         # The deep-zoom viewer asks whether a series is whole-slide first, then for its frames.
         "deepZoom": (True, ("/wsi/app/viewer.html", f"/wsi/pyramids/{sid}", f"/wsi/series-frames/{sid}",
                             f"/wsi/frames-pyramids/{sid}/0", f"/wsi/frames-tiles/{sid}/0/0/0/0")),
+        "exportTiff": (True, (f"/wsi/pyramids/{sid}", f"/wsi/export/{sid}")),
         "copyManifest": (settings.enable_iiif, (manifest,)),
         "openSeadragon": (settings.enable_iiif and settings.serve_openseadragon,
                           ("/wsi/app/osd.html", f"/wsi/iiif/tiles/{sid}/info.json", f"/wsi/pyramids/{sid}")),
         "mirador": (settings.enable_iiif and settings.serve_mirador, ("/wsi/app/mirador.html", manifest)),
+        "importSlide": (True, ("/wsi/dicomize", f"/wsi/jobs/{'0' * 32}", f"/wsi/jobs/{'0' * 32}/cancel")),
     }
 
 

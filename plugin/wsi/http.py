@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 # Route regex pieces. Printable ASCII only: orthanc-python 4.0 answers 500 before our code runs when
 # a matched URI is not valid UTF-8 (e.g. "%ff"), so such URIs must match no route (Orthanc: 404).
@@ -18,9 +20,20 @@ class Request:
     groups: tuple[str, ...] = ()  # regex groups of the registered route
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # keys lower-case
+    body: bytes = b""  # POST only (the routes that take one: routes.POST_HANDLERS)
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)
+
+
+class BodyFile(Protocol):
+    """A body kept on disk (export/spool.py): sent in chunks, closed (and so removed) once sent."""
+
+    @property
+    def length(self) -> int: ...
+    def chunks(self, size: int) -> Iterator[bytes]: ...
+    def read_all(self) -> bytes: ...
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -33,6 +46,9 @@ class Response:
     # size). Only for answers that can be large and are complete here: the status can no longer change once a
     # stream has started, so nothing is ever rendered while streaming.
     stream: bool = False
+    # A 200 whose body is this file rather than `body`: streamed where the SDK can, else read whole (the handler
+    # has checked its size then); the adapter closes it once the answer is sent, whatever happens.
+    body_file: BodyFile | None = None
 
 
 def json_response(payload: object, status: int = 200, content_type: str = "application/json",

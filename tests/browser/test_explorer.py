@@ -30,13 +30,25 @@ def _buttons(page) -> list[str]:
 
 def test_whole_slide_series_has_the_yellow_viewer_button(orthanc, slides, page, artifacts):
     requests = _series_page(page, orthanc.url, slides.jpeg)
-    assert _buttons(page) == ["viewer", "openseadragon", "copy-manifest", "mirador"]
+    assert _buttons(page) == ["viewer", "export-tiff", "openseadragon", "copy-manifest", "mirador"]
     viewer = page.locator("[data-wsi-button=viewer]")
     assert viewer.inner_text().strip() == "Whole-Slide Imaging Viewer"
     assert "ui-btn-up-e" in viewer.get_attribute("class")  # jQuery Mobile theme "e": yellow
     assert viewer.get_attribute("target") == "_blank"
     assert requests == [f"{orthanc.url}wsi/pyramids/{slides.jpeg}"]  # one small request per page view
     page.screenshot(path=str(artifacts / "explorer-wsi-series.png"))
+
+
+def test_the_export_button_downloads_the_tiff(orthanc, slides, page):
+    _series_page(page, orthanc.url, slides.jpeg)
+    button = page.locator("[data-wsi-button=export-tiff]")
+    assert button.get_attribute("download") == f"{slides.jpeg}.svs" and button.get_attribute("target") is None
+    with page.expect_download() as event:
+        button.click()
+    download = event.value
+    assert urlparse(download.url).path == f"/wsi/export/{slides.jpeg}"
+    with open(download.path(), "rb") as file:
+        assert file.read(4) == b"II+\0"  # a little-endian BigTIFF
 
 
 def test_ct_series_has_deep_zoom_and_not_the_yellow_button(orthanc, slides, page, artifacts):
@@ -102,7 +114,7 @@ def test_buttons_are_not_duplicated_when_the_page_is_shown_again(orthanc, slides
             page.click(f"#list-series a[href='#series?uuid={slides.jpeg}']")
         page.wait_for_selector(f"#wsi-py-tools {BUTTONS}[data-wsi-button=viewer]")
         page.wait_for_timeout(300)
-        assert _buttons(page) == ["viewer", "openseadragon", "copy-manifest", "mirador"]
+        assert _buttons(page) == ["viewer", "export-tiff", "openseadragon", "copy-manifest", "mirador"]
 
 
 def test_viewer_button_opens_the_viewer_in_a_new_tab(orthanc, slides, browser, page, artifacts):

@@ -32,6 +32,7 @@ class ErrorCode:
 class ChangeType:
     DELETED = 1
     NEW_INSTANCE = 3
+    ORTHANC_STOPPED = 11
 
 
 class DroppedConnection(Exception):
@@ -207,6 +208,22 @@ class FakeOrthancModule(types.ModuleType):
         if uri not in self.resources:
             raise OrthancException(ErrorCode.UNKNOWN_RESOURCE, "Unknown resource")
         return self.resources[uri]
+
+    @_sdk(2)
+    def RestApiPost(self, uri: str, body: bytes) -> bytes:
+        """POST /instances stores the body under a new id (what the DICOM-izer's jobs do)."""
+        _require(isinstance(uri, str) and isinstance(body, bytes | bytearray | memoryview), 2)
+        if uri != "/instances":
+            raise OrthancException(ErrorCode.UNKNOWN_RESOURCE, "Unknown resource")
+        instance = f"fake-{len(self.resources):08d}"
+        self.resources[f"/instances/{instance}/file"] = bytes(body)
+        return json.dumps({"ID": instance, "ParentSeries": "fake-series", "Status": "Success"}).encode()
+
+    @_sdk(1)
+    def RestApiDelete(self, uri: str) -> None:
+        _require(isinstance(uri, str), 1)
+        if self.resources.pop(uri + "/file", None) is None:
+            raise OrthancException(ErrorCode.UNKNOWN_RESOURCE, "Unknown resource")
 
     @_sdk(0)
     def GetConfiguration(self) -> str:

@@ -133,6 +133,7 @@ ALL_ROUTES = [
     r"/wsi/iiif/series/([^/]*)/manifest.json", r"/wsi/iiif/tiles/([^/]*)/info.json",
     r"/wsi/series-frames/([^/]*)", r"/wsi/frames-pyramids/([^/]*)/([^/]*)",
     r"/wsi/frames-tiles/([^/]*)/([^/]*)/([^/]*)/([^/]*)/([^/]*)",
+    r"/wsi/export/([^/]*)", r"/wsi/dicomize", r"/wsi/jobs/([^/]*)", r"/wsi/jobs/([^/]*)/cancel",
 ]
 
 
@@ -146,8 +147,8 @@ def test_explorer_js_enables_every_button_when_routes_and_settings_allow() -> No
     settings = Settings(enable_iiif=True, serve_mirador=True, serve_openseadragon=True)
     script = explorer_js(settings, ALL_ROUTES)
     assert PLACEHOLDER not in script
-    assert _options(script) == {"viewer": True, "deepZoom": True, "copyManifest": True, "openSeadragon": True,
-                                "mirador": True}
+    assert _options(script) == {"viewer": True, "deepZoom": True, "exportTiff": True, "copyManifest": True,
+                                "openSeadragon": True, "mirador": True, "importSlide": True}
 
 
 @pytest.mark.parametrize(("settings", "expected_off"), [
@@ -164,11 +165,14 @@ def test_settings_turn_buttons_off(settings: Settings, expected_off: set[str]) -
 @pytest.mark.parametrize(("missing", "expected_off"), [
     (r"/wsi/iiif/series/([^/]*)/manifest.json", {"copyManifest", "mirador"}),
     (r"/wsi/iiif/tiles/([^/]*)/info.json", {"openSeadragon"}),
-    (r"/wsi/pyramids/([^/]*)", {"viewer", "deepZoom", "openSeadragon"}),
+    (r"/wsi/pyramids/([^/]*)", {"viewer", "deepZoom", "exportTiff", "openSeadragon"}),
+    (r"/wsi/export/([^/]*)", {"exportTiff"}),
     (r"/wsi/app/(.*)", {"viewer", "deepZoom", "openSeadragon", "mirador"}),
     (r"/wsi/series-frames/([^/]*)", {"deepZoom"}),
     (r"/wsi/frames-pyramids/([^/]*)/([^/]*)", {"deepZoom"}),
     (r"/wsi/frames-tiles/([^/]*)/([^/]*)/([^/]*)/([^/]*)/([^/]*)", {"deepZoom"}),
+    (r"/wsi/dicomize", {"importSlide"}),
+    (r"/wsi/jobs/([^/]*)/cancel", {"importSlide"}),
 ])
 def test_button_needs_its_routes(missing: str, expected_off: set[str]) -> None:
     settings = Settings(enable_iiif=True, serve_mirador=True, serve_openseadragon=True)
