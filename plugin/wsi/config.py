@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,12 @@ class Settings:
     malloc_mmap_threshold_kb: int = 128  # blocks this large get their own mapping, returned when freed (allocator.py)
     repair_callback_leak: bool = True  # orthanc-python < 4.1 keeps every request's arguments (callback_leak.py)
     virtualenv: str = ""
+    derivative_cache_mb: int = 1024  # decoded-and-re-encoded tiles and IIIF renders on disk (0: off)
+    derivative_cache_folder: str = ""  # "": <StorageDirectory>/wsi-derivatives
+    pre_render: bool = False  # render a whole-slide series' decoded tiles in the background once Orthanc says stable
+    pre_render_cpu_share: float = 0.25  # of one core, at most, while rendering
+    pre_render_queue: int = 16  # series waiting to be pre-rendered; more are refused (logged)
+    warm_first_frames: bool = True  # read frame 0 of each instance when a pyramid is asked for (prerender.py)
 
 
 # JSON key -> (Settings field, expected type, description used in error messages)
@@ -62,6 +69,12 @@ _KEYS: dict[str, tuple[str, type, str]] = {
                               "a whole number of kilobytes from 0 to 32768 (0: glibc's own, moving threshold)"),
     "RepairCallbackLeak": ("repair_callback_leak", bool, "a boolean"),
     "VirtualEnv": ("virtualenv", str, "a folder path"),
+    "DerivativeCacheSizeMB": ("derivative_cache_mb", int, "a whole number of megabytes (0: off)"),
+    "DerivativeCacheFolder": ("derivative_cache_folder", str, "a folder path"),
+    "PreRender": ("pre_render", bool, "a boolean"),
+    "PreRenderCPUShare": ("pre_render_cpu_share", float, "a number from 0.01 to 1 (share of one core)"),
+    "PreRenderQueueSize": ("pre_render_queue", int, "a whole number of series from 1 to 10000"),
+    "WarmFirstFrames": ("warm_first_frames", bool, "a boolean"),
 }
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -73,6 +86,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "series_check_seconds": (0, 86400),
     "max_frame_pixels": (1024, 1 << 30), "max_whole_pixel_data_mb": (1, 4096),
     "malloc_mmap_threshold_kb": (0, 32768),
+    "derivative_cache_mb": (0, 1 << 22), "pre_render_cpu_share": (0.01, 1), "pre_render_queue": (1, 10000),
 }
 
 
@@ -105,7 +119,9 @@ def load_settings(configuration: dict) -> Settings:
     if not isinstance(section, dict):
         raise ConfigError("WholeSlideImaging: expected a JSON object")
     port = configuration.get("HttpPort", 8042)
-    values: dict[str, Any] = {"public_url": f"http://localhost:{port}/"}
+    storage = configuration.get("StorageDirectory", "OrthancStorage")
+    values: dict[str, Any] = {"public_url": f"http://localhost:{port}/",
+                              "derivative_cache_folder": os.path.join(str(storage), "wsi-derivatives")}
     for key, value in section.items():
         if key not in _KEYS:
             raise ConfigError(f"WholeSlideImaging.{key}: unknown option (known: {', '.join(sorted(_KEYS))})")

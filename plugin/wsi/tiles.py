@@ -55,8 +55,13 @@ def pyramid_json(model: SeriesModel) -> dict:
 def get_pyramid(request: Request, app: App) -> Response:
     series_id = check_id(request.groups[0], "series id")
     series = app.service.series
-    body = pyramid_json(series.wsi_model(series_id))
+    model = series.wsi_model(series_id)
+    body = pyramid_json(model)
     body["Tags"] = series.series_tags(series_id)
+    if app.warmer is not None:  # Orthanc parses each instance on its first frame: before the viewer asks
+        app.warmer.warm(model)
+    if app.prerender is not None:
+        body["PreRender"] = app.prerender.progress(series_id) or {"State": "none"}
     return json_response(body, headers={"Cache-Control": "no-cache"})
 
 
