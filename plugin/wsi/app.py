@@ -51,5 +51,5 @@ def build_app(settings: Settings, orthanc: OrthancReader) -> App:
     activity = Activity()
     prerender = PreRenderer(service, activity, settings.pre_render_cpu_share, settings.pre_render_queue) \
         if settings.pre_render else None
-    warmer = FrameWarmer(service.frames) if settings.warm_first_frames else None
+    warmer = FrameWarmer(service.frames, activity) if settings.warm_first_frames else None
     return App(settings, service, renders, activity, prerender, warmer)

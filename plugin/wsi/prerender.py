@@ -9,9 +9,11 @@ and the work moves on; their queues are bounded and a full queue refuses new wor
   smallest level first. It yields to interactive requests: it waits while any request is in flight or was
   answered in the last IDLE_SECONDS, and after each tile sleeps so that its own time stays within
   PreRenderCPUShare of one core. Progress is logged every tenth and shown by `progress()`.
-- FrameWarmer: when a pyramid is asked for, frame 0 of each of its instances is read once (largest level
-  first): Orthanc parses a whole instance (10 MB and more for a base level) on its first frame, and the
-  viewer's first tile of that level no longer pays it.
+- FrameWarmer: when a pyramid is asked for, frame 0 of each of its instances is read once (the instance of
+  each level's first tile, smallest level first, then the others): Orthanc parses a whole instance (10 MB and
+  more for a base level) on its first frame, and the viewer's first tile of that level no longer pays it.
+  It too waits for a quiet moment before each read: orthanc-python 4.0 holds the GIL during the read, so a
+  parse would otherwise stall the viewer's first burst of top-level tiles.
 """
 
 from __future__ import annotations
@@ -204,19 +206,20 @@ def _positions(model: SeriesModel) -> Iterator[tuple[int, int, int]]:
 class FrameWarmer(_Worker):
     name = "wsi-warm-frames"
 
-    def __init__(self, frames) -> None:
+    def __init__(self, frames, activity: Activity) -> None:
         super().__init__(_WARM_QUEUE)
         self._frames = frames
+        self._activity = activity
         self._warmed: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def warm(self, model: SeriesModel) -> None:
-        """Queue frame 0 of each of the slide's instances not warmed yet, largest level first."""
+        """Queue frame 0 of each of the slide's instances not warmed yet, smallest level first."""
         order = []
-        for level_model in model.levels:
+        for level_model in reversed(model.levels):
             ref = level_model.frames.lookup((0, 0, model.default_optical_path, model.default_focal_plane))
             if ref is not None:
                 order.append(ref[0])
-        order += sorted(set(model.versions) - set(order))
+        order = list(dict.fromkeys(order)) + sorted(set(model.versions) - set(order))
         for instance_id in order:
             key = (instance_id, model.versions.get(instance_id, ""))
             with self._lock:
@@ -237,6 +240,9 @@ class FrameWarmer(_Worker):
         fmt = self._frames.slide_format(model, instance_id)
         if codec.orthanc_cannot_split(fmt):
             return  # read whole for each tile anyway (frame_source._cut_native_frame)
+        while not self._activity.idle():
+            if self._stopping.wait(_POLL_SECONDS):
+                return
         try:
             self._frames.raw_frame(instance_id, 0, model.versions.get(instance_id, ""), fmt)
         except Exception as error:  # the tile request will say what is wrong
