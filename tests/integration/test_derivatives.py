@@ -215,3 +215,21 @@ def test_a_killed_writer_leaves_no_partial_entry(tmp_path: Path) -> None:
     with server(tmp_path / "orthanc", cache) as again:  # and a restarted Orthanc serves them right
         expected = textured_image(2048, 1536, seed=5)[:256, :256]
         assert np.array_equal(pixels(tile(again, series, 0, 0, 0)), expected)
+
+
+def test_first_frames_are_read_when_the_pyramid_is_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WSI_LOG_LEVEL", "DEBUG")
+    files = slide(tmp_path / "slide")
+    for warm, expected in ((True, len(files)), (False, 0)):
+        with server(tmp_path / f"orthanc-{warm}", tmp_path / "derivatives", WarmFirstFrames=warm) as running:
+            series = running.upload_series(files)
+            verbose(running)
+            assert running.get(f"/wsi/pyramids/{series}")[0] == 200
+            deadline = time.monotonic() + 10
+            while count(running, "reading frame 0 of instance") < expected and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)
+            assert count(running, "reading frame 0 of instance") == expected  # each instance once, before any tile
+            assert running.get(f"/wsi/pyramids/{series}")[0] == 200
+            time.sleep(0.3)
+            assert count(running, "reading frame 0 of instance") == expected  # not again for the same versions

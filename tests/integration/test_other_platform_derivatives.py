@@ -16,6 +16,7 @@ from tests.integration.test_derivatives import (  # noqa: F401  (tests collected
     test_pre_render_runs_when_stable_shows_progress_and_fills_the_cache,
     test_pre_render_yields_to_requests_and_stops_at_shutdown,
     test_a_killed_writer_leaves_no_partial_entry,
+    test_first_frames_are_read_when_the_pyramid_is_asked_for,
 )
 # isort: on
 
