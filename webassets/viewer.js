@@ -7,6 +7,7 @@
 import {
   formatLength, linkedView, readPyramid, rulerLengthUm, scaleBar, tileGeometry, tileQuery, viewQuery,
 } from './viewer-geometry.js';
+import { tileLoader, tileUrls } from './direct-frames.js';
 
 {
 
@@ -19,7 +20,7 @@ import {
     'StudyDescription', 'AccessionNumber', 'StudyID', 'SeriesDescription', 'SeriesNumber', 'SeriesDate',
     'Modality', 'Manufacturer', 'BodyPartExamined', 'ContainerIdentifier'];
 
-  const state = { viewer: null, pyramid: null, opticalPath: null, focalPlane: null, ruler: null,
+  const state = { viewer: null, pyramid: null, json: null, opticalPath: null, focalPlane: null, ruler: null,
     rulerMode: false, failedTiles: 0 };
   window.wsiViewer = state; // for the browser tests and the curious
 
@@ -39,6 +40,11 @@ import {
 
   function makeTileSource(pyramid) {
     const g = tileGeometry(pyramid, currentTileQuery());
+    // Stored frames straight from Orthanc, the rest from /wsi/tiles, all versioned (direct-frames.js);
+    // ?direct=0 fetches every tile through /wsi/tiles.
+    const json = params.get('direct') === '0' ? { ...state.json, FrameMap: [] } : state.json;
+    const urls = tileUrls(json, pyramid.opticalPaths.findIndex((o) => o.id === state.opticalPath),
+      state.focalPlane, g.tileUrl);
     const point = (p) => new OSD.Point(p.x, p.y);
     const rect = (r) => new OSD.Rect(r.x, r.y, r.width, r.height);
     return {
@@ -52,7 +58,8 @@ import {
       getTileAtPoint: (l, p) => point(g.tileAtPoint(l, p)),
       getTileBounds: (l, x, y, isSource) => rect(g.tileBounds(l, x, y, isSource)),
       tileExists: g.tileExists,
-      getTileUrl: g.tileUrl,
+      getTileUrl: urls.url,
+      ...tileLoader(urls.fallback),
     };
   }
 
@@ -361,6 +368,7 @@ import {
   function start(json) {
     const p = readPyramid(json, seriesId);
     state.pyramid = p;
+    state.json = json;
     label(p);
     installPickers(p);
     fillInfo(p);

@@ -41,6 +41,9 @@ class Settings:
     pre_render_cpu_share: float = 0.25  # of one core, at most, while rendering
     pre_render_queue: int = 16  # series waiting to be pre-rendered; more are refused (logged)
     warm_first_frames: bool = True  # read frame 0 of each instance when a pyramid is asked for (prerender.py)
+    # Orthanc asks clients for credentials (or an authorization plugin decides): answers are then cached only by
+    # the browser (Cache-Control: private), never by a shared cache. Read from Orthanc's own options.
+    authenticated: bool = False
 
 
 # JSON key -> (Settings field, expected type, description used in error messages)
@@ -113,6 +116,13 @@ def _check(key: str, value: Any) -> Any:
     return value
 
 
+def orthanc_authenticates(configuration: dict) -> bool:
+    """Whether Orthanc asks clients for credentials: "AuthenticationEnabled", which (since Orthanc 1.5.8) defaults to
+    "RemoteAccessAllowed" (itself false by default); or an authorization plugin's "Authorization" section."""
+    enabled = configuration.get("AuthenticationEnabled", configuration.get("RemoteAccessAllowed", False))
+    return enabled is True or "Authorization" in configuration
+
+
 def load_settings(configuration: dict) -> Settings:
     """Settings from Orthanc's whole configuration; raises ConfigError naming the faulty key."""
     section = configuration.get("WholeSlideImaging", {})
@@ -121,7 +131,8 @@ def load_settings(configuration: dict) -> Settings:
     port = configuration.get("HttpPort", 8042)
     storage = configuration.get("StorageDirectory", "OrthancStorage")
     values: dict[str, Any] = {"public_url": f"http://localhost:{port}/",
-                              "derivative_cache_folder": os.path.join(str(storage), "wsi-derivatives")}
+                              "derivative_cache_folder": os.path.join(str(storage), "wsi-derivatives"),
+                              "authenticated": orthanc_authenticates(configuration)}
     for key, value in section.items():
         if key not in _KEYS:
             raise ConfigError(f"WholeSlideImaging.{key}: unknown option (known: {', '.join(sorted(_KEYS))})")

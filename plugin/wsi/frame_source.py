@@ -15,7 +15,7 @@ import numpy as np
 from . import codec
 from .cache import Memo, SingleFlight
 from .colour import is_srgb_profile
-from .errors import BadRequest, NotFound, UnsupportedFeature
+from .errors import BadRequest, NotFound, UnsupportedFeature, WsiError
 from .frames import FrameRef
 from .markers import embed_icc_in_jpeg
 from .series import LevelModel, SeriesModel
@@ -155,6 +155,19 @@ class FrameSource:
             return None
         icc = self.icc_profile(tile.model)
         return embed_icc_in_jpeg(raw, icc) if icc else raw
+
+    def goes_out_as_stored(self, model: SeriesModel, instance_id: str) -> bool:
+        """Whether every tile of the instance goes out exactly as stored (the frame map, frame_map.py): 8-bit JPEG a
+        browser shows right, no ICC profile to embed, not labelled RGB (a browser then needs markers that declare
+        RGB, decided frame by frame), and its first frame passing the per-frame verdict (`_frame_passes`)."""
+        try:
+            fmt = self.slide_format(model, instance_id)
+            if not codec.can_pass_through_jpeg(fmt) or fmt.photometric == "RGB" or self.icc_profile(model):
+                return False
+            version = model.versions.get(instance_id, "")
+            return self._frame_passes(instance_id, version, fmt, self.raw_frame(instance_id, 0, version, fmt))
+        except WsiError:
+            return False  # the tiles then come through /wsi/tiles, which says what is wrong
 
     def _frame_passes(self, instance_id: str, version: str, fmt: codec.PixelFormat, raw: bytes) -> bool:
         """codec.can_pass_through_jpeg(fmt, raw), its header walked once per distinct header: the frames of one

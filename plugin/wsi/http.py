@@ -47,6 +47,12 @@ def text_response(status: int, message: str, headers: dict[str, str] | None = No
     return Response(status, (message + "\n").encode(), "text/plain; charset=utf-8", dict(headers or {}))
 
 
+def immutable_cache_control(authenticated: bool) -> str:
+    """For a URL whose answer never changes (it names a version): `private` when Orthanc asks for credentials,
+    so no shared cache keeps what only some may see."""
+    return ("private" if authenticated else "public") + ", max-age=31536000, immutable"
+
+
 # Conditional GET, hand-written on purpose: werkzeug.http (parse_etags, quote_etag) would add 80-120 ms to every
 # Orthanc start (its package imports its dev server and test client; measured inside the plugin's imports) for
 # a comparison whose tags are our own quoted hex digests, which never hold a comma or a quote.

@@ -18,7 +18,7 @@ from functools import wraps
 from typing import TYPE_CHECKING
 
 from .errors import BadRequest, NotFound
-from .http import SEGMENT, TAIL, Request, Response, content_etag, etag_matches, text_response
+from .http import SEGMENT, TAIL, Request, Response, content_etag, etag_matches, immutable_cache_control, text_response
 from .iiif_info import JSONLD_MEDIA_TYPE as IMAGE_JSONLD
 from .iiif_info import PROFILE_URI, image_info
 from .iiif_render import Limits, RenderPlan, plan_render
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 CORS = {"Access-Control-Allow-Origin": "*"}
 IMAGE_CACHE_CONTROL = "private, max-age=3600"  # private: Orthanc may sit behind authentication
 INFO_CACHE_CONTROL = "private, max-age=60"  # a series can gain or lose instances
+VERSION_MARK = "@"  # image identifier "{series}@{version}": that version of the slide (the pyramid's "Version")
 _INDEX_DIGITS = 9
 
 Handler = Callable[[Request, "App"], Response]
@@ -101,20 +102,26 @@ def _split_tail(tail: str) -> list[str]:
     return tail.split("/")
 
 
-def _serve_image_service(request: Request, app: App, base: str, rest: list[str], image: ImageSource) -> Response:
-    """info.json or an image request of one image service, whose base URI is `base`.
+def _serve_image_service(request: Request, app: App, base: str, rest: list[str], image: ImageSource,
+                         cache_control: str | None = None) -> Response:
+    """info.json or an image request of one image service, whose base URI is `base`; `cache_control` replaces the
+    default Cache-Control of its answers (a versioned image never changes).
 
     Renders go through the app's RenderGate: a busy server or a render over its time budget raises
     Overloaded (503 with Retry-After, from the one error mapper).
     """
     if rest == ["info.json"]:
         info = image_info(base, image.pyramid, _limits(app), app.settings.force_powers_of_two)
-        return _json_answer(request, info, IMAGE_JSONLD)
-    plan = plan_render(parse_image_request(*rest), image.pyramid, _limits(app))
-    body = app.service.rendered(image, plan, app.renders)  # whole: a failure still gets its own status
-    # Renders reach IIIFMaxArea pixels (tens of MB as PNG or TIFF): streamed where the SDK can (adapter.answer).
-    return _cached_answer(request, body, plan.media_type, _image_headers(base, plan),
-                          stream=app.settings.stream_large_answers)
+        answer = _json_answer(request, info, IMAGE_JSONLD)
+    else:
+        plan = plan_render(parse_image_request(*rest), image.pyramid, _limits(app))
+        body = app.service.rendered(image, plan, app.renders)  # whole: a failure still gets its own status
+        # Renders reach IIIFMaxArea pixels (tens of MB as PNG or TIFF): streamed where the SDK can (adapter.answer).
+        answer = _cached_answer(request, body, plan.media_type, _image_headers(base, plan),
+                                stream=app.settings.stream_large_answers)
+    if cache_control:
+        answer.headers["Cache-Control"] = cache_control
+    return answer
 
 
 def _image_headers(base: str, plan: RenderPlan) -> dict[str, str]:
@@ -132,8 +139,10 @@ def _check_shape(rest: list[str]) -> None:
 @_with_cors
 def get_tiles(request: Request, app: App) -> Response:
     segments = _split_tail(request.groups[0])
-    series_id = _orthanc_id(segments[0])
-    base = f"{app.settings.public_url}wsi/iiif/tiles/{series_id}"
+    # "{series}@{version}" (what our manifests name) is one version of the slide: immutable; a stale one is 404.
+    series_id, versioned, version = segments[0].partition(VERSION_MARK)
+    series_id = _orthanc_id(series_id)
+    base = f"{app.settings.public_url}wsi/iiif/tiles/{segments[0]}"
     rest = segments[1:]
     if rest in ([], [""]):
         return _redirect(base + "/info.json")  # baseUriRedirect
@@ -141,7 +150,10 @@ def get_tiles(request: Request, app: App) -> Response:
     # The model (its revision: instances and their stored files) is taken before rendering and keys the
     # renders: a changed series, even stored again with the same UIDs, never answers from a stale one.
     model = app.service.series.wsi_model(series_id)
-    return _serve_image_service(request, app, base, rest, app.service.slide_image(model))
+    if versioned and version != model.version:
+        raise NotFound(f"image {segments[0][:80]!r} has changed (now version {model.version}): read the manifest again")
+    return _serve_image_service(request, app, base, rest, app.service.slide_image(model),
+                                immutable_cache_control(app.settings.authenticated) if versioned else None)
 
 
 # ---- frames of other series ------------------------------------------------------------------------
@@ -187,7 +199,8 @@ def get_manifest(request: Request, app: App) -> Response:
     model = service.series.series_model(series_id)
     if model is not None and model.levels:
         pyramid = model.pyramid
-        image = ImageService(f"{public}wsi/iiif/tiles/{series_id}", pyramid.width, pyramid.height)
+        image = ImageService(f"{public}wsi/iiif/tiles/{series_id}{VERSION_MARK}{model.version}", pyramid.width,
+                             pyramid.height)
         manifest = whole_slide_manifest(_links(app, series_id), tags, image, len(pyramid.levels), limits,
                                         _associated_thumbnail(app, series_id, model))
     else:

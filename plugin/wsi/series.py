@@ -7,6 +7,7 @@ multi-values joined by backslashes, sequences as lists of dicts) and its transfe
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,6 +91,12 @@ class SeriesModel:
     objective_power: float | None = None
     versions: dict[str, str] = field(default_factory=dict)  # instance id -> version (FileUuid)
     revision: Revision = ()  # part of every cache key of answers built from the whole series
+
+    @functools.cached_property
+    def version(self) -> str:
+        """A short name of the revision: it changes whenever an instance is added, removed or stored again."""
+        text = ";".join(f"{instance}:{stored}" for instance, stored in self.revision)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def pyramid(self) -> Pyramid:

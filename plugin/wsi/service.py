@@ -26,6 +26,7 @@ import numpy as np
 from .cache import Memo
 from .disk_cache import DiskCache
 from .errors import NotFound
+from .frame_map import frame_map
 from .frame_source import FrameLimits, FrameSource, Tile
 from .http import Response
 from .iiif_render import RenderPlan, aligned_tile, encode_image, frame_pyramid, render_image
@@ -63,6 +64,7 @@ class SlideService:
         self.png_level = png_level
         self._answers = Memo(cache_bytes // 2)
         pixels, facts = Memo(cache_bytes // 4), Memo(cache_bytes // 4)
+        self._facts = facts
         self.series = SeriesRepository(orthanc, facts, series_check_seconds, clock)
         self.frames = FrameSource(orthanc, self.series, pixels, facts, limits or FrameLimits())
         self.radiology = RadiologyFrames(orthanc, self.series, self.frames, pixels, facts)
@@ -130,6 +132,13 @@ class SlideService:
         """Whether the disk cache holds this tile (the pre-renderer skips those)."""
         return self.disk is not None and tile.ref is not None and self.disk.get(self._tile_key(tile, media_type)) \
             is not None
+    def frame_map(self, model: SeriesModel) -> list[dict]:
+        """Where a browser finds the tiles it may fetch from Orthanc itself (frame_map.py), once per version."""
+        return self._facts.get_or_compute(("frame-map", model.series_id, model.version),
+                                          lambda: frame_map(model, lambda i: self.frames.goes_out_as_stored(model, i)),
+                                          lambda levels: 512 + 64 * sum(
+                                              len(lv["Full"]) + 2 * len(lv.get("Sparse", {}).get("Tiles", ()))
+                                              for lv in levels))
 
     def associated_image(self, series_id: str, kind: str, media_type: str) -> bytes:
         """A label, overview or thumbnail image, encoded (cached under the series' revision)."""

@@ -6,8 +6,8 @@ import re
 from typing import TYPE_CHECKING
 
 from .accept import choose_media_type
-from .errors import BadRequest
-from .http import SEGMENT, Request, Response, json_response
+from .errors import BadRequest, NotFound
+from .http import SEGMENT, Request, Response, content_etag, etag_matches, immutable_cache_control, json_response
 from .series import SeriesModel
 from .service import check_id
 
@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 _INDEX = re.compile(r"[0-9]{1,9}")
 TILE_CACHE_CONTROL = "private, max-age=3600"
+# A tile URL naming the series' version ("?version=", the pyramid's "Version") never changes its answer: a stale
+# version is 404, never old pixels.
+VERSION_PARAMETER = "version"
 
 
 def _index(value: str, name: str) -> int:
@@ -57,6 +60,8 @@ def get_pyramid(request: Request, app: App) -> Response:
     series = app.service.series
     model = series.wsi_model(series_id)
     body = pyramid_json(model)
+    body["Version"] = model.version
+    body["FrameMap"] = app.service.frame_map(model)
     body["Tags"] = series.series_tags(series_id)
     if app.warmer is not None:  # Orthanc parses each instance on its first frame: before the viewer asks
         app.warmer.warm(model)
@@ -73,12 +78,23 @@ def cached_tile(app: App, uri: str, request: dict) -> Response | None:
     """
     if request.get("method") != "GET":
         return None
-    return app.service.fresh_answer(uri, (request.get("headers") or {}).get("accept", ""), request.get("get") or {})
+    headers = request.get("headers") or {}
+    found = app.service.fresh_answer(uri, headers.get("accept", ""), request.get("get") or {})
+    return found and _not_modified(found, headers.get("if-none-match"))
 
 
 def get_tile(request: Request, app: App) -> Response:
     accept = request.header("accept")
-    return app.service.answer(request.path, accept, request.query, lambda: _build_tile(request, app, accept))
+    found = app.service.answer(request.path, accept, request.query, lambda: _build_tile(request, app, accept))
+    return _not_modified(found, request.headers.get("if-none-match"))
+
+
+def _not_modified(response: Response, if_none_match: str | None) -> Response:
+    """304 when the client holds this very answer (an unversioned URL's ETag)."""
+    etag = response.headers.get("ETag")
+    if if_none_match and etag and etag_matches(if_none_match, etag):
+        return Response(304, headers={"ETag": etag})
+    return response
 
 
 def _build_tile(request: Request, app: App, accept: str) -> tuple[SeriesModel, Response]:
@@ -86,12 +102,24 @@ def _build_tile(request: Request, app: App, accept: str) -> tuple[SeriesModel, R
     series_id = check_id(request.groups[0], "series id")
     z, x, y = (_index(v, n) for v, n in zip(request.groups[1:4], ("level", "x", "y"), strict=True))
     model = service.series.wsi_model(series_id)  # taken before rendering: the answer is cached under it
+    headers = _cache_headers(request, app, model)
     tile = service.frames.tile(model, z, x, y, request.query.get("optical-path"), request.query.get("focal-plane"))
     # Stored JPEG goes out as stored; anything else is decoded and sent lossless unless asked otherwise.
     media_type = choose_media_type(accept, service.frames.stored_media_type(tile))
-    # No Cache-Control here: each extra header costs orthanc-python 4.0 about a quarter of the
-    # passthrough rate (docs/benchmark.md), and the C++ plugin sends none either.
-    return model, Response(200, service.tile_bytes(tile, media_type), media_type)
+    body = service.tile_bytes(tile, media_type)
+    return model, Response(200, body, media_type, headers or {"ETag": content_etag(body)})
+
+
+def _cache_headers(request: Request, app: App, model: SeriesModel) -> dict[str, str]:
+    """One header per answer (docs/benchmark.md "Cache headers" measures its cost): a versioned URL is immutable
+    (a stale version: 404); an unversioned one gets an ETag (empty here: it is the body's digest) for 304s."""
+    version = request.query.get(VERSION_PARAMETER)
+    if version is None:
+        return {}
+    if version != model.version:
+        raise NotFound(f"series {model.series_id} has changed since version {version[:20]!r} (now "
+                       f"{model.version}): read its pyramid again")
+    return {"Cache-Control": immutable_cache_control(app.settings.authenticated)}
 
 
 ASSOCIATED = ("label", "overview", "thumbnail")

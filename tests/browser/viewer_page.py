@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import re
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -23,14 +26,48 @@ SLIDE_MM = 0.75
 TILE_PX = 256
 
 TILE_URL = re.compile(r"/wsi/tiles/([^/?]+)/(\d+)/(\d+)/(\d+)(?:\?.*)?$")
+FRAME_URL = re.compile(r"/instances/([^/?]+)/frames/(\d+)/raw(?:\?.*)?$")  # a stored frame straight from Orthanc
+
+
+def frame_positions(pyramid: dict) -> dict[tuple[str, int], tuple[int, int, int, str]]:
+    """(instance, frame) -> (level, x, y, "optical-path=ID&focal-plane=N") of the pyramid's frame map
+    (plugin/wsi/frame_map.py): where a stored frame fetched from Orthanc itself goes."""
+    paths = [str(p["ID"]) for p in pyramid.get("OpticalPaths", [])]
+
+    def choice(path: int, plane: int) -> str:
+        return f"optical-path={paths[path]}&focal-plane={plane}"
+
+    out = {}
+    for level, entry in enumerate(pyramid.get("FrameMap", [])):
+        for block in entry["Full"]:
+            per_plane = block["TilesX"] * block["TilesY"]
+            for frame in range(block["Count"]):
+                index = block["Offset"] + frame
+                path, plane = divmod(index // per_plane, len(block["FocalPlanes"]))
+                x, y = index % block["TilesX"], index // block["TilesX"] % block["TilesY"]
+                out[block["Instance"], frame] = (level, x, y, choice(block["OpticalPaths"][path],
+                                                                     block["FocalPlanes"][plane]))
+        sparse = entry.get("Sparse") or {"Tiles": []}
+        for tx, ty, path, plane, instance, frame in sparse["Tiles"]:
+            out[sparse["Instances"][instance], frame] = (level, tx, ty, choice(path, plane))
+    return out
 
 
 @dataclass
 class TileLog:
-    """Every /wsi/tiles answer seen by a page or context: (status, series, z, x, y)."""
+    """Every tile answer seen by a page or context: (status, series, z, x, y); stored frames fetched from Orthanc
+    itself are placed by `frames` (see frame_positions) and listed in `direct` too."""
 
     answers: list[tuple[int, str, int, int, int]] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)  # same order as answers
+    series: str = ""
+    frames: dict[tuple[str, int], tuple[int, int, int, str]] = field(default_factory=dict)
+    direct: list[str] = field(default_factory=list)
+    choices: dict[str, str] = field(default_factory=dict)  # direct URL -> its "optical-path=..&focal-plane=.."
+
+    def choice(self, url: str) -> str:
+        """The optical path and focal plane a tile URL asks for (a stored frame's from the frame map)."""
+        return self.choices.get(url, url)
 
     def record(self, response) -> None:
         match = TILE_URL.search(response.url)
@@ -38,6 +75,14 @@ class TileLog:
             series, z, x, y = match.group(1), *map(int, match.groups()[1:])
             self.answers.append((response.status, series, z, x, y))
             self.urls.append(response.url)
+            return
+        match = FRAME_URL.search(response.url)
+        if match:
+            z, x, y, choice = self.frames.get((match.group(1), int(match.group(2))), (-1, -1, -1, ""))
+            self.answers.append((response.status, self.series, z, x, y))
+            self.urls.append(response.url)
+            self.direct.append(response.url)
+            self.choices[response.url] = choice
 
     def levels(self, start: int = 0) -> set[int]:
         return {z for _, _, z, _, _ in self.answers[start:]}
@@ -56,8 +101,16 @@ def wait_loaded(page, timeout_ms: int = 30000) -> None:
     page.wait_for_timeout(200)
 
 
+def pyramid_of(base: str, series: str) -> dict:
+    try:
+        with urllib.request.urlopen(f"{base}wsi/pyramids/{series}", timeout=30) as answer:
+            return json.loads(answer.read())
+    except urllib.error.HTTPError:
+        return {}
+
+
 def open_viewer(page, base: str, series: str, **params: object) -> TileLog:
-    log = TileLog()
+    log = TileLog(series=series, frames=frame_positions(pyramid_of(base, series)))
     page.on("response", log.record)
     page.goto(viewer_url(base, series, **params))
     wait_loaded(page)

@@ -102,7 +102,7 @@ class OrthancServer:
             if self._process.poll() is not None:
                 raise RuntimeError(f"Orthanc exited at start:\n{self.log_tail()}")
             try:
-                if self.get("/system")[0] == 200:
+                if self.get("/system")[0] in (200, 401):  # 401: up, with AuthenticationEnabled
                     return
             except OSError:
                 pass
