@@ -593,6 +593,25 @@ def run_prerendered(server: Server, slide: Slide, folder: Path, plan: Plan, work
     return rows
 
 
+def run_viewer_mix(server: Server, slides: list[Slide], plan: Plan, workdir: Path) -> list[Row]:
+    """The viewer's requests over every tile of every level of the JPEG slides, in a loop: ours as
+    webassets/viewer.html asks (frame map: stored frames from Orthanc's raw-frame route, versioned /wsi/tiles for
+    the rest; scripts/bench_viewer_mix.py), the C++ plugin as its viewer asks (/wsi/tiles). Each tile is fetched
+    once before the timed loop, as a browser would have for this many tiles in view."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_viewer_mix import tile_paths
+
+    rows = []
+    slide = next(s for s in slides if s.kind == "jpeg")
+    with running(server, workdir) as client:
+        mode = "viewer" if server.kind == "ours" else "plain"
+        paths = tile_paths(f"http://127.0.0.1:{client.port}", slide.series, mode)
+        prime(client, paths)
+        for c in plan.concurrency:
+            rows.append(measure(client, "viewer mix JPEG", server, paths, c, plan.seconds, "loop", workdir))
+    return rows
+
+
 FIRST_VIEW_REPEATS = 3
 FIRST_VIEW_PAUSE_S = 0.5  # a viewer shows the top level first; the user zooms in later
 
@@ -639,7 +658,7 @@ REFERENCE_SCENARIO = {"pre-rendered JPEG 2000 -> PNG": "cold JPEG 2000 -> PNG"}
 def table(rows: list[Row]) -> str:
     lines = ["| scenario | conc. | server | gzip | tiles/s | p50 ms | p99 ms | kB/tile | CPU ms/tile | ours/C++ "
              "| notes |", "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|"]
-    order = {"cold": 0, "pre-rendered": 1, "warm": 2, "browser": 3}
+    order = {"cold": 0, "pre-rendered": 1, "warm": 2, "viewer": 3, "browser": 4}
     servers = {"raw": 0, "cpp": 1, "ours": 2}
     rows = sorted(rows, key=lambda r: (order[r.scenario.split()[0]], r.scenario, r.concurrency,
                                        servers[r.server.kind], bool(r.server.allow_threads), not r.server.gzip))
@@ -714,9 +733,9 @@ def main() -> None:
     parser.add_argument("--plugin", help="another wsi_plugin.py to measure as ours (e.g. a patched copy)")
     parser.add_argument("--platform", choices=("host", "debian13"), default="host",
                         help="the host's Orthanc (default) or the Debian 13 root's (tests/support/debian13.py)")
-    parser.add_argument("--scenarios", default="first,prerender",
-                        help="extra scenarios besides cold/warm/browser: first (first view of a never-seen slide), "
-                             "prerender (ours after pre-rendering); '' for none")
+    parser.add_argument("--scenarios", default="viewer,first,prerender",
+                        help="extra scenarios besides cold/warm/browser: viewer (the viewer's request mix), first "
+                             "(first view of a never-seen slide), prerender (ours after pre-rendering); '' for none")
     args = parser.parse_args()
     scenarios = set(filter(None, args.scenarios.split(",")))
     if args.platform == "debian13":
@@ -744,6 +763,8 @@ def main() -> None:
             if server.kind in kinds:
                 rows += run_cold(server, slides, plan, workdir)
                 rows += run_warm(server, slides, plan, workdir, notes, plain=True)
+                if "viewer" in scenarios and server.kind != "raw":
+                    rows += run_viewer_mix(server, slides, plan, workdir)
                 if "first" in scenarios and server.kind != "raw":
                     first_view += run_first_view(server, slides, workdir)
                 if "prerender" in scenarios and server.kind == "ours":
