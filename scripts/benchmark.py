@@ -733,9 +733,10 @@ def main() -> None:
     parser.add_argument("--plugin", help="another wsi_plugin.py to measure as ours (e.g. a patched copy)")
     parser.add_argument("--platform", choices=("host", "debian13"), default="host",
                         help="the host's Orthanc (default) or the Debian 13 root's (tests/support/debian13.py)")
-    parser.add_argument("--scenarios", default="viewer,first,prerender",
-                        help="extra scenarios besides cold/warm/browser: viewer (the viewer's request mix), first "
-                             "(first view of a never-seen slide), prerender (ours after pre-rendering); '' for none")
+    parser.add_argument("--scenarios", default="cold,warm,browser,viewer,first,prerender",
+                        help="which to run (default all): cold, warm (with its browser-like rows), browser (the "
+                             "other compression settings), viewer (the viewer's request mix), first (first view "
+                             "of a never-seen slide), prerender (ours after pre-rendering)")
     args = parser.parse_args()
     scenarios = set(filter(None, args.scenarios.split(",")))
     if args.platform == "debian13":
@@ -761,8 +762,10 @@ def main() -> None:
         first_view: list[str] = []
         for server in (RAW, CPP, *ours):
             if server.kind in kinds:
-                rows += run_cold(server, slides, plan, workdir)
-                rows += run_warm(server, slides, plan, workdir, notes, plain=True)
+                if "cold" in scenarios:
+                    rows += run_cold(server, slides, plan, workdir)
+                if "warm" in scenarios:  # the browser-like rows of this server too (run_warm)
+                    rows += run_warm(server, slides, plan, workdir, notes, plain=True)
                 if "viewer" in scenarios and server.kind != "raw":
                     rows += run_viewer_mix(server, slides, plan, workdir)
                 if "first" in scenarios and server.kind != "raw":
@@ -771,7 +774,7 @@ def main() -> None:
                     j2k = next(s for s in slides if s.kind == "jpeg2000")
                     rows += run_prerendered(server, j2k, folders["jpeg2000"][0], plan, workdir, notes)
         for server in plan.browser_extra:
-            if server.kind in kinds:  # ours as shipped (orthanc.json: AllowThreads on where it exists)
+            if server.kind in kinds and "browser" in scenarios:  # ours as shipped (AllowThreads on where it exists)
                 rows += run_warm(server if server.kind != "ours" else Server("ours", server.gzip, script, threads[-1]),
                                  slides, plan, workdir, notes, plain=False)
     finally:
