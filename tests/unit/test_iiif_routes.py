@@ -86,7 +86,7 @@ class FakeService(SlideService):
             raise NotFound(f"series {series_id} is not a whole-slide image")
         pyramid = Pyramid(tuple(Level(p.shape[1], p.shape[0], self.tile, self.tile) for p in self.levels))
         return SimpleNamespace(series_id=SLIDE, pyramid=pyramid, levels=list(pyramid.levels),
-                               revision=(("i1", "v1"), ("i2", "v1")), associated={})
+                               revision=(("i1", "v1"), ("i2", "v1")), associated={}, version="0123456789abcdef")
 
     def slide_image(self, model):
         return ImageSource(("slide", SLIDE, model.revision), model.pyramid, self.read_tile_rgb)
@@ -360,6 +360,9 @@ def test_whole_slide_manifest(app):
     assert manifest["id"] == f"{PUBLIC}wsi/iiif/series/{SLIDE}/manifest.json"
     assert manifest["label"] == {"en": ["20240101 - SM - Study - Series"]}
     assert [(c["width"], c["height"]) for c in manifest["items"]] == [(1000, 700)]
+    # The image service is the slide at its current version (immutable answers, 404 once it changes).
+    service = manifest["items"][0]["items"][0]["items"][0]["body"]["service"][0]["id"]
+    assert service == f"{PUBLIC}wsi/iiif/tiles/{SLIDE}@0123456789abcdef"
 
 
 def test_frames_manifest(app):
