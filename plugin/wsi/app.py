@@ -32,8 +32,8 @@ class App:
 
 
 def _disk_cache(settings: Settings) -> DiskCache | None:
-    if not settings.derivative_cache_mb:
-        return None
+    if not settings.derivative_cache_mb or not settings.derivative_cache_folder:
+        return None  # off, or Settings built without a configuration (load_settings always names a folder)
     try:
         return DiskCache(settings.derivative_cache_folder, settings.derivative_cache_mb << 20)
     except OSError as error:  # the plugin still works, rendering each time
