@@ -124,11 +124,13 @@ class PreRenderer(_Worker):
             known = self._progress.get(series_id)
             if known is not None and known["State"] in ("queued", "running"):
                 return True
+        # Marked before it is queued: the worker may take it at once, and its progress must not be overwritten.
+        self._set(series_id, State="queued", Done=0, Total=None)
         if not self._offer(series_id):
+            self._set(series_id, State="refused")
             if not self._stopping.is_set():
                 log.warning("pre-render queue full (PreRenderQueueSize): series %s not pre-rendered", series_id)
             return False
-        self._set(series_id, State="queued", Done=0, Total=None)
         return True
 
     def progress(self, series_id: str) -> dict | None:
