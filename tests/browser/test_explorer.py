@@ -6,7 +6,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.browser.viewer_page import TileLog, out_of_range, screenshot, wait_loaded
+from tests.browser.viewer_page import TileLog, frame_positions, out_of_range, screenshot, wait_loaded
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,8 @@ def test_buttons_are_not_duplicated_when_the_page_is_shown_again(orthanc, slides
 
 def test_viewer_button_opens_the_viewer_in_a_new_tab(orthanc, slides, browser, page, artifacts):
     _series_page(page, orthanc.url, slides.jpeg)
-    log = TileLog()
+    # Stored frames fetched from Orthanc itself are placed by the pyramid's frame map.
+    log = TileLog(series=slides.jpeg, frames=frame_positions(orthanc.json(f"wsi/pyramids/{slides.jpeg}")))
     browser.on("response", log.record)
     try:
         with browser.expect_page() as opened:

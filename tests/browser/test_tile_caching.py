@@ -91,3 +91,14 @@ def test_a_changed_series_shows_new_pixels(orthanc, page, tmp_path, artifacts):
     assert not np.array_equal(shots[0], shots[1])
     # Every tile of the new series came over the network, under URLs the old one never used.
     assert fetched[1] and not set(fetched[1]) & set(fetched[0])
+
+
+def test_a_refused_frame_from_orthanc_is_asked_of_the_plugin(orthanc, slides, page):
+    """E.g. an authorization plugin refusing /instances: every tile still shows, through /wsi/tiles."""
+    page.route("**/frames/*/raw*", lambda route: route.fulfill(status=403, body="refused"))
+    log = open_viewer(page, orthanc.url, slides.jpeg, x=1500, y=1500, zoom=0.5)
+    refused = [a for a in log.answers if a[0] == 403]
+    through_plugin = [url for url in log.urls if "/wsi/tiles/" in url]
+    assert refused and len(through_plugin) >= len(refused)
+    assert all(status == 200 for status, *_ in log.answers if status != 403)
+    assert page.evaluate("wsiViewer.failedTiles") == 0
