@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import sys
+import threading
 
 import orthanc
 
@@ -74,9 +75,11 @@ def _register(adapter: OrthancAdapter, app, leak: CallbackLeakRepair) -> None:
         shortcut = fast_path(handler)
 
         def callback(output, uri, **request):
+            app.activity.enter()  # background pre-rendering waits while requests run
             try:
                 answer(output, uri, request)
             finally:
+                app.activity.leave()
                 leak.after(request)  # orthanc-python 4.0 keeps the arguments of every request (callback_leak.py)
 
         def answer(output, uri, request):
@@ -108,10 +111,14 @@ def _register(adapter: OrthancAdapter, app, leak: CallbackLeakRepair) -> None:
             app.service.on_change(resource_id)  # stored here: this Orthanc's parsed copy is new too
         elif change_type == orthanc.ChangeType.DELETED:
             app.service.on_change()
-        elif change_type == orthanc.ChangeType.ORTHANC_STOPPED and app.dicomize is not None:
-            app.dicomize.stop()  # a running conversion is cancelled and undone before Orthanc goes
+        elif change_type == orthanc.ChangeType.STABLE_SERIES and app.prerender is not None:
+            app.prerender.submit(resource_id)
+        elif change_type == orthanc.ChangeType.ORTHANC_STOPPED:
+            app.stop()  # background threads end while the SDK still answers them
 
     orthanc.RegisterOnChangeCallback(_kept(on_change))
+    # Also when the interpreter shuts down without ORTHANC_STOPPED (runs before threads are joined).
+    threading._register_atexit(app.stop)
     if importlib.util.find_spec("wsi.explorer") is not None:
         from wsi.explorer import explorer_js
 

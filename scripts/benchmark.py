@@ -160,6 +160,7 @@ class Server:
     gzip: bool  # HttpCompressionEnabled
     script: str = str(ROOT / "plugin" / "wsi_plugin.py")  # ours only: the PythonScript to load
     allow_threads: bool | None = None  # ours only: orthanc-python's Python.AllowThreads (None: not set, 4.0)
+    prerender: bool = False  # ours only: WholeSlideImaging.PreRender on, its own storage (run_prerendered)
 
     @property
     def label(self) -> str:
@@ -289,7 +290,7 @@ PLATFORM_ROOT = None
 MEASURED: dict[str, str] = {}
 
 
-def orthanc_config(server: Server, port: int, db: Path) -> dict:
+def orthanc_config(server: Server, port: int, db: Path, derivatives: Path) -> dict:
     config: dict = {"Name": f"bench-{server.kind}", "HttpPort": port, "DicomServerEnabled": False,
                     "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "StorageDirectory": str(db),
                     "IndexDirectory": str(db), "HttpCompressionEnabled": server.gzip, "KeepAlive": True,
@@ -297,8 +298,11 @@ def orthanc_config(server: Server, port: int, db: Path) -> dict:
     if server.kind == "cpp":
         config["Plugins"] = [CPP_PLUGIN]
     elif server.kind == "ours":
-        config.update(Plugins=[PYTHON_PLUGIN], PythonScript=server.script,
-                      WholeSlideImaging={"CacheSizeMB": 256})
+        wsi = {"CacheSizeMB": 256, "DerivativeCacheFolder": str(derivatives)}
+        if server.prerender:  # all of one core: the benchmark waits for it, nobody else asks meanwhile
+            wsi.update(PreRender=True, PreRenderCPUShare=1.0)
+            config["StableAge"] = 1
+        config.update(Plugins=[PYTHON_PLUGIN], PythonScript=server.script, WholeSlideImaging=wsi)
         if server.allow_threads is not None:
             config["Python"] = {"AllowThreads": server.allow_threads}
     return config
@@ -324,11 +328,16 @@ def measure_platform(client: Client, server: Server) -> None:
 
 
 @contextlib.contextmanager
-def running(server: Server, workdir: Path) -> Iterator[Client]:
-    """One Orthanc on 127.0.0.1 over the shared temporary storage; always stopped on the way out."""
+def running(server: Server, workdir: Path, db: str = "db", keep_derivatives: bool = False) -> Iterator[Client]:
+    """One Orthanc on 127.0.0.1 over the shared temporary storage; always stopped on the way out.
+
+    Ours starts with an empty derivative cache (disk) unless `keep_derivatives`: a fresh process is cold."""
     port = free_port()
     config = workdir / "orthanc.json"
-    config.write_text(json.dumps(orthanc_config(server, port, workdir / "db")))
+    derivatives = workdir / "derivatives"
+    if not keep_derivatives:
+        shutil.rmtree(derivatives, ignore_errors=True)
+    config.write_text(json.dumps(orthanc_config(server, port, workdir / db, derivatives)))
     log_path = workdir / "orthanc.log"
     logged = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as log_file:
@@ -550,10 +559,106 @@ def run_warm(server: Server, slides: list[Slide], plan: Plan, workdir: Path, not
     return rows
 
 
+def run_prerendered(server: Server, slide: Slide, folder: Path, plan: Plan, workdir: Path,
+                    notes: list[str]) -> list[Row]:
+    """First view after ingest with pre-rendering on: the slide is stored into an Orthanc of its own, which
+    pre-renders it when stable (StableAge 1 s); then each concurrency walks every tile once in a freshly
+    started Orthanc over that disk cache (memory cold, as after a restart or in another replica)."""
+    pre = Server("ours", server.gzip, server.script, server.allow_threads, prerender=True)
+    shutil.rmtree(workdir / "db-prerender", ignore_errors=True)
+    with running(pre, workdir, db="db-prerender") as client:
+        started, cpu = time.monotonic(), client.cpu_seconds()
+        series = upload(client, folder)
+        if [series] != slide.series:
+            raise RuntimeError(f"pre-render: stored {series}, expected {slide.series}")
+        progress: dict = {}
+        while progress.get("State") not in ("done", "failed", "stopped", "skipped"):
+            if time.monotonic() - started > 900:
+                raise RuntimeError(f"pre-render not done after 900 s: {progress}")
+            time.sleep(0.25)
+            progress = client.json(f"/wsi/pyramids/{series}").get("PreRender", {})
+        took, cpu = time.monotonic() - started, client.cpu_seconds() - cpu
+    note = (f"pre-render after ingest ({pre.label}): {progress.get('Rendered')} of {progress.get('Total')} tiles "
+            f"rendered, state {progress.get('State')}, {took:.1f} s from the upload's start (StableAge 1 s "
+            f"included), {cpu:.1f} CPU s")
+    log(note)
+    notes.append(note)
+    rows = []
+    for c in plan.concurrency:
+        paths = cold_paths(slide, server, c, plan.cold_limit[slide.kind])
+        with running(pre, workdir, db="db-prerender", keep_derivatives=True) as client:
+            check_pyramid(client, slide)
+            rows.append(measure(client, f"pre-rendered {NAMES[slide.kind]}", pre, paths, c, plan.cold_cap_s, "once",
+                                workdir))
+    return rows
+
+
+def run_viewer_mix(server: Server, slides: list[Slide], plan: Plan, workdir: Path) -> list[Row]:
+    """The viewer's requests over every tile of every level of the JPEG slides, in a loop: ours as
+    webassets/viewer.html asks (frame map: stored frames from Orthanc's raw-frame route, versioned /wsi/tiles for
+    the rest; scripts/bench_viewer_mix.py), the C++ plugin as its viewer asks (/wsi/tiles). Each tile is fetched
+    once before the timed loop, as a browser would have for this many tiles in view."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_viewer_mix import tile_paths
+
+    rows = []
+    slide = next(s for s in slides if s.kind == "jpeg")
+    with running(server, workdir) as client:
+        mode = "viewer" if server.kind == "ours" else "plain"
+        paths = tile_paths(f"http://127.0.0.1:{client.port}", slide.series, mode)
+        prime(client, paths)
+        for c in plan.concurrency:
+            rows.append(measure(client, "viewer mix JPEG", server, paths, c, plan.seconds, "loop", workdir))
+    return rows
+
+
+FIRST_VIEW_REPEATS = 3
+FIRST_VIEW_PAUSE_S = 0.5  # a viewer shows the top level first; the user zooms in later
+
+
+def run_first_view(server: Server, slides: list[Slide], workdir: Path) -> list[str]:
+    """A never-seen slide in a freshly started Orthanc: its pyramid, then the top level's first tile at once,
+    then a base-level tile FIRST_VIEW_PAUSE_S later; medians of FIRST_VIEW_REPEATS starts, in ms."""
+    lines = []
+    for slide in slides:
+        series = slide.series[0]
+        top_level = max(tile[1] for tile in slide.frames if tile[0] == series)
+        top, base = slide.path((series, top_level, 0, 0), server), slide.path((series, 0, 0, 0), server)
+        timings: list[tuple[float, float, float]] = []
+        for _ in range(FIRST_VIEW_REPEATS):
+            with running(server, workdir) as client:
+                spent = []
+                for path in ([] if server.kind == "raw" else [f"/wsi/pyramids/{series}"]) + [top]:
+                    began = time.perf_counter()
+                    if client.request("GET", path)[0] != 200:
+                        raise RuntimeError(f"first view: GET {path} failed")
+                    spent.append((time.perf_counter() - began) * 1000)
+                time.sleep(FIRST_VIEW_PAUSE_S)
+                began = time.perf_counter()
+                if client.request("GET", base)[0] != 200:
+                    raise RuntimeError(f"first view: GET {base} failed")
+                spent.append((time.perf_counter() - began) * 1000)
+                timings.append((0.0, *spent) if len(spent) == 2 else tuple(spent))
+        pyramid, first, later = (sorted(t[i] for t in timings)[len(timings) // 2] for i in range(3))
+        lines.append(f"| {NAMES[slide.kind]} | {server.label} | {pyramid:.1f} | {first:.1f} | {later:.1f} |")
+        log(f"first view {slide.kind} {server.label}: pyramid {pyramid:.1f} ms, top tile {first:.1f} ms, "
+            f"base tile {later:.1f} ms")
+    return lines
+
+
+def first_view_table(lines: list[str]) -> str:
+    return "\n".join([f"| slide | server | pyramid ms | top tile, at once, ms | base tile {FIRST_VIEW_PAUSE_S:g} s "
+                      "later, ms |", "|---|---|---:|---:|---:|", *lines])
+
+
+# Rows compared with another scenario of the C++ plugin than their own (it has no disk cache to fill).
+REFERENCE_SCENARIO = {"pre-rendered JPEG 2000 -> PNG": "cold JPEG 2000 -> PNG"}
+
+
 def table(rows: list[Row]) -> str:
     lines = ["| scenario | conc. | server | gzip | tiles/s | p50 ms | p99 ms | kB/tile | CPU ms/tile | ours/C++ "
              "| notes |", "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|"]
-    order = {"cold": 0, "warm": 1, "browser": 2}
+    order = {"cold": 0, "pre-rendered": 1, "warm": 2, "viewer": 3, "browser": 4}
     servers = {"raw": 0, "cpp": 1, "ours": 2}
     rows = sorted(rows, key=lambda r: (order[r.scenario.split()[0]], r.scenario, r.concurrency,
                                        servers[r.server.kind], bool(r.server.allow_threads), not r.server.gzip))
@@ -561,8 +666,9 @@ def table(rows: list[Row]) -> str:
         ratio = ""
         if row.server.kind == "ours":  # against the C++ plugin under the same compression setting
             browser = row.scenario.startswith("browser")  # elsewhere no gzip is asked for: the setting is moot
+            scenario = REFERENCE_SCENARIO.get(row.scenario, row.scenario)
             cpp = [r for r in rows if r.server.kind == "cpp" and (r.server.gzip == row.server.gzip or not browser)
-                   and (r.scenario, r.concurrency) == (row.scenario, row.concurrency)]
+                   and (r.scenario, r.concurrency) == (scenario, row.concurrency)]
             ratio = f"{row.tiles_per_s / cpp[0].tiles_per_s:.2f}" if cpp else ""
         gzip = ("on" if row.server.gzip else "off") if row.scenario.startswith("browser") else ""
         lines.append(f"| {row.scenario} | {row.concurrency} | {row.server.label} | {gzip} | {row.tiles_per_s:,.0f} | "
@@ -627,7 +733,12 @@ def main() -> None:
     parser.add_argument("--plugin", help="another wsi_plugin.py to measure as ours (e.g. a patched copy)")
     parser.add_argument("--platform", choices=("host", "debian13"), default="host",
                         help="the host's Orthanc (default) or the Debian 13 root's (tests/support/debian13.py)")
+    parser.add_argument("--scenarios", default="cold,warm,browser,viewer,first,prerender",
+                        help="which to run (default all): cold, warm (with its browser-like rows), browser (the "
+                             "other compression settings), viewer (the viewer's request mix), first (first view "
+                             "of a never-seen slide), prerender (ours after pre-rendering)")
     args = parser.parse_args()
+    scenarios = set(filter(None, args.scenarios.split(",")))
     if args.platform == "debian13":
         use_debian13_root()
     plan = make_plan(args.quick, args.duration, args.concurrency)
@@ -648,12 +759,22 @@ def main() -> None:
         # orthanc-python 5.0 (Debian 13) has AllowThreads: ours off and on; 4.0 has no such option.
         threads = (False, True) if PLATFORM_ROOT is not None else (None,)
         ours = [Server("ours", False, script, allow_threads) for allow_threads in threads]
+        first_view: list[str] = []
         for server in (RAW, CPP, *ours):
             if server.kind in kinds:
-                rows += run_cold(server, slides, plan, workdir)
-                rows += run_warm(server, slides, plan, workdir, notes, plain=True)
+                if "cold" in scenarios:
+                    rows += run_cold(server, slides, plan, workdir)
+                if "warm" in scenarios:  # the browser-like rows of this server too (run_warm)
+                    rows += run_warm(server, slides, plan, workdir, notes, plain=True)
+                if "viewer" in scenarios and server.kind != "raw":
+                    rows += run_viewer_mix(server, slides, plan, workdir)
+                if "first" in scenarios and server.kind != "raw":
+                    first_view += run_first_view(server, slides, workdir)
+                if "prerender" in scenarios and server.kind == "ours":
+                    j2k = next(s for s in slides if s.kind == "jpeg2000")
+                    rows += run_prerendered(server, j2k, folders["jpeg2000"][0], plan, workdir, notes)
         for server in plan.browser_extra:
-            if server.kind in kinds:  # ours as shipped (orthanc.json: AllowThreads on where it exists)
+            if server.kind in kinds and "browser" in scenarios:  # ours as shipped (AllowThreads on where it exists)
                 rows += run_warm(server if server.kind != "ours" else Server("ours", server.gzip, script, threads[-1]),
                                  slides, plan, workdir, notes, plain=False)
     finally:
@@ -661,6 +782,10 @@ def main() -> None:
     where = PLATFORM_ROOT.describe() if PLATFORM_ROOT is not None else f"host {host_system()}"
     print(f"Platform: {where}; measured: " + "; ".join(f"{kind}: {text}" for kind, text in MEASURED.items()) + "\n")
     print(table(rows))
+    if first_view:
+        print("\nFirst view of a never-seen slide (fresh Orthanc; medians of "
+              f"{FIRST_VIEW_REPEATS} starts):\n")
+        print(first_view_table(first_view))
     print("\nOne warm tile, as answered plain | with Accept-Encoding: gzip, deflate:")
     for note in notes:
         print(f"- {note}")

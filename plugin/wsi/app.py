@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 
 from .config import Settings
 from .dicomize_jobs import DicomizeJobs
+from .disk_cache import DiskCache
 from .frame_source import FrameLimits
+from .prerender import Activity, FrameWarmer, PreRenderer
 from .render_gate import RenderGate
 from .service import OrthancReader, SlideService
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,27 @@ class App:
     # Slide exports running at once (export/route.py): each takes a core and disk; more wait, then 503.
     exports: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(1))
     dicomize: DicomizeJobs | None = None  # conversion jobs (POST /wsi/dicomize), when the adapter can store
+    activity: Activity = field(default_factory=Activity)  # interactive requests in flight (pre-render yields)
+    prerender: PreRenderer | None = None  # WholeSlideImaging.PreRender
+    warmer: FrameWarmer | None = None  # WholeSlideImaging.WarmFirstFrames
+
+    def stop(self) -> None:
+        """Orthanc is stopping: background work ends before the SDK goes away."""
+        if self.dicomize is not None:
+            self.dicomize.stop()  # a running conversion is cancelled and undone before Orthanc goes
+        for worker in (self.prerender, self.warmer):
+            if worker is not None and not worker.stop():
+                log.warning("%s did not stop within its timeout", worker.name)
+
+
+def _disk_cache(settings: Settings) -> DiskCache | None:
+    if not settings.derivative_cache_mb or not settings.derivative_cache_folder:
+        return None  # off, or Settings built without a configuration (load_settings always names a folder)
+    try:
+        return DiskCache(settings.derivative_cache_folder, settings.derivative_cache_mb << 20)
+    except OSError as error:  # the plugin still works, rendering each time
+        log.error("derivative cache disabled: cannot use %s (%s)", settings.derivative_cache_folder, error)
+        return None
 
 
 def build_app(settings: Settings, orthanc: OrthancReader) -> App:
@@ -29,11 +55,17 @@ def build_app(settings: Settings, orthanc: OrthancReader) -> App:
                            settings.jpeg_quality, settings.png_compression_level, limits=limits,
                            frame_cache_bytes=settings.frame_cache_size_mb << 20,
                            frame_builds=settings.iiif_max_concurrent_renders,
-                           frame_build_wait_seconds=settings.iiif_render_queue_seconds)
+                           frame_build_wait_seconds=settings.iiif_render_queue_seconds,
+                           disk=_disk_cache(settings))
     renders = RenderGate(settings.iiif_max_concurrent_renders, settings.iiif_render_queue_seconds,
                          settings.iiif_large_render_pixels, settings.iiif_render_timeout_seconds)
     can_stream = getattr(orthanc, "can_stream", None)
     streams = bool(can_stream and can_stream()) and settings.stream_large_answers
     jobs = (DicomizeJobs(orthanc, settings.dicomize_max_jobs, settings.dicomize_spool_folder)
             if hasattr(orthanc, "store_instance") else None)
-    return App(settings, service, renders, streams, dicomize=jobs)
+    activity = Activity()
+    prerender = PreRenderer(service, activity, settings.pre_render_cpu_share, settings.pre_render_queue) \
+        if settings.pre_render else None
+    warmer = FrameWarmer(service.frames, activity) if settings.warm_first_frames else None
+    return App(settings, service, renders, streams, dicomize=jobs, activity=activity, prerender=prerender,
+               warmer=warmer)

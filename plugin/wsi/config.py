@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,12 @@ class Settings:
     export_max_buffered_mb: int = 512  # orthanc-python 4.0 answers whole buffers: larger exports are refused
     export_temp_folder: str = ""  # where exports are spooled ("": the system's temporary folder)
     virtualenv: str = ""
+    derivative_cache_mb: int = 1024  # decoded-and-re-encoded tiles and IIIF renders on disk (0: off)
+    derivative_cache_folder: str = ""  # "": <StorageDirectory>/wsi-derivatives
+    pre_render: bool = False  # render a whole-slide series' decoded tiles in the background once Orthanc says stable
+    pre_render_cpu_share: float = 0.25  # of one core, at most, while rendering
+    pre_render_queue: int = 16  # series waiting to be pre-rendered; more are refused (logged)
+    warm_first_frames: bool = True  # read frame 0 of each instance when a pyramid is asked for (prerender.py)
     # Orthanc asks clients for credentials (or an authorization plugin decides): answers are then cached only by
     # the browser (Cache-Control: private), never by a shared cache. Read from Orthanc's own options.
     authenticated: bool = False
@@ -79,6 +86,12 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "ExportMaxBufferedMB": ("export_max_buffered_mb", int, "a whole number of megabytes from 1 to 4096"),
     "ExportTempFolder": ("export_temp_folder", str, "a folder path"),
     "VirtualEnv": ("virtualenv", str, "a folder path"),
+    "DerivativeCacheSizeMB": ("derivative_cache_mb", int, "a whole number of megabytes (0: off)"),
+    "DerivativeCacheFolder": ("derivative_cache_folder", str, "a folder path"),
+    "PreRender": ("pre_render", bool, "a boolean"),
+    "PreRenderCPUShare": ("pre_render_cpu_share", float, "a number from 0.01 to 1 (share of one core)"),
+    "PreRenderQueueSize": ("pre_render_queue", int, "a whole number of series from 1 to 10000"),
+    "WarmFirstFrames": ("warm_first_frames", bool, "a boolean"),
 }
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -92,6 +105,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "max_frame_pixels": (1024, 1 << 30), "max_whole_pixel_data_mb": (1, 4096),
     "malloc_mmap_threshold_kb": (0, 32768), "export_max_buffered_mb": (1, 4096),
     "dicomize_max_body_mb": (1, 65536), "dicomize_max_jobs": (1, 1000),
+    "derivative_cache_mb": (0, 1 << 22), "pre_render_cpu_share": (0.01, 1), "pre_render_queue": (1, 10000),
 }
 
 
@@ -131,7 +145,9 @@ def load_settings(configuration: dict) -> Settings:
     if not isinstance(section, dict):
         raise ConfigError("WholeSlideImaging: expected a JSON object")
     port = configuration.get("HttpPort", 8042)
+    storage = configuration.get("StorageDirectory", "OrthancStorage")
     values: dict[str, Any] = {"public_url": f"http://localhost:{port}/",
+                              "derivative_cache_folder": os.path.join(str(storage), "wsi-derivatives"),
                               "authenticated": orthanc_authenticates(configuration)}
     for key, value in section.items():
         if key not in _KEYS:

@@ -11,10 +11,13 @@ N concurrent cold requests for one thing compute it once. The rooms behind it:
   archive            patients, studies and their series with pixels, as IIIF collections list them
 
 Every image leaves through `encode`: one function (iiif_render.encode_image), the slide's ICC profile in it.
+What had to be decoded and re-encoded (tiles, IIIF renders) is also kept on disk when a `DiskCache` is given
+(disk_cache.py): its keys carry the version of every instance the bytes came from.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ import numpy as np
 
 from .archive import Archive
 from .cache import Memo
+from .disk_cache import DiskCache
 from .display import Window
 from .errors import BadRequest, NotFound
 from .frame_levels import TILE_SIZE
@@ -59,8 +63,9 @@ class SlideService:
     def __init__(self, orthanc: OrthancReader, cache_bytes: int, series_check_seconds: float = 5.0,
                  jpeg_quality: int = 90, png_level: int = 1, clock: Callable[[], float] = time.monotonic,
                  limits: FrameLimits | None = None, frame_cache_bytes: int = 256 << 20, frame_builds: int = 2,
-                 frame_build_wait_seconds: float = 10.0) -> None:
+                 frame_build_wait_seconds: float = 10.0, disk: DiskCache | None = None) -> None:
         self.jpeg_quality = jpeg_quality
+        self.disk = disk
         self.png_level = png_level
         self._answers = Memo(cache_bytes // 2)
         pixels, facts = Memo(cache_bytes // 4), Memo(cache_bytes // 4)
@@ -101,13 +106,42 @@ class SlideService:
         return encode_image(pixels, _FORMAT_OF[media_type], icc, self.jpeg_quality, self.png_level)
 
     def tile_bytes(self, tile: Tile, media_type: str) -> bytes:
-        """A tile as `media_type`: a stored JPEG as stored, anything else decoded and encoded."""
+        """A tile as `media_type`: a stored JPEG as stored, anything else decoded and encoded (once: on disk)."""
         if media_type == "image/jpeg":
             stored = self.frames.stored_jpeg(tile)
             if stored is not None:
                 return stored
+        if tile.ref is None or self.disk is None:
+            return self._encode_tile(tile, media_type)
+        return self._derived(self._tile_key(tile, media_type), lambda: self._encode_tile(tile, media_type))
+
+    def _encode_tile(self, tile: Tile, media_type: str) -> bytes:
         return self.encode(self.frames.tile_rgb(tile), media_type, self.frames.icc_profile(tile.model))
 
+    def _tile_key(self, tile: Tile, media_type: str) -> tuple[Hashable, ...]:
+        """What an encoded tile depends on: its frame as stored now, the ICC profile's instance as stored now,
+        the output format and its settings."""
+        assert tile.ref is not None
+        model, (instance_id, frame) = tile.model, tile.ref
+        icc = model.icc_source
+        icc_version = (icc[0], icc[1], model.versions.get(icc[0], "")) if icc else None
+        return ("tile", instance_id, model.versions.get(instance_id, ""), frame, media_type, self.jpeg_quality,
+                self.png_level, icc_version)
+
+    def _derived(self, key: tuple[Hashable, ...], make: Callable[[], bytes]) -> bytes:
+        """Bytes from the disk cache, else made and stored there."""
+        assert self.disk is not None
+        found = self.disk.get(key)
+        if found is not None:
+            return found
+        body = make()
+        self.disk.put(key, body)
+        return body
+
+    def has_derivative(self, tile: Tile, media_type: str) -> bool:
+        """Whether the disk cache holds this tile (the pre-renderer skips those)."""
+        return self.disk is not None and tile.ref is not None and self.disk.get(self._tile_key(tile, media_type)) \
+            is not None
     def frame_map(self, model: SeriesModel) -> list[dict]:
         """Where a browser finds the tiles it may fetch from Orthanc itself (frame_map.py), once per version."""
         return self._facts.get_or_compute(("frame-map", model.series_id, model.version),
@@ -182,12 +216,23 @@ class SlideService:
         """The encoded image a plan asks for: cached; computed once for concurrent requests, which wait
         outside the gate (only the computing request takes a place: no waiter holds one)."""
 
-        def render() -> bytes:
-            stored = image.stored(plan)
-            if stored is not None:
-                return stored
+        def draw() -> bytes:
             with gate.admit(plan.output_pixels, plan.source_pixels) as deadline:
                 return render_image(plan, image.pyramid, image.read_tile, image.icc(), self.jpeg_quality,
                                     self.png_level, deadline.check)
 
+        def render() -> bytes:
+            stored = image.stored(plan)
+            if stored is not None:
+                return stored
+            if self.disk is None:
+                return draw()
+            # A slide's key holds its whole revision: on disk, a digest of it (the file keeps the key).
+            key = tuple(_digest(part) if isinstance(part, tuple) else part for part in image.key)
+            return self._derived(("iiif", *key, plan.canonical, self.jpeg_quality, self.png_level), draw)
+
         return self._answers.get_or_compute(("iiif", *image.key, plan.canonical), render)
+
+
+def _digest(value: Hashable) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()

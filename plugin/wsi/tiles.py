@@ -63,6 +63,10 @@ def get_pyramid(request: Request, app: App) -> Response:
     body["Version"] = model.version
     body["FrameMap"] = app.service.frame_map(model)
     body["Tags"] = series.series_tags(series_id)
+    if app.warmer is not None:  # Orthanc parses each instance on its first frame: before the viewer asks
+        app.warmer.warm(model)
+    if app.prerender is not None:
+        body["PreRender"] = app.prerender.progress(series_id) or {"State": "none"}
     return json_response(body, headers={"Cache-Control": "no-cache"})
 
 

@@ -32,6 +32,7 @@ class ErrorCode:
 class ChangeType:
     DELETED = 1
     NEW_INSTANCE = 3
+    STABLE_SERIES = 8
     ORTHANC_STOPPED = 11
 
 

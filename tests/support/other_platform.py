@@ -98,7 +98,7 @@ ROOT_CA_BUNDLE = f"{WSI_DIR}/host-ca-certificates.crt"
 # Variables passed to the build steps in the root (apt and pip behind a proxy).
 PASSED_VARIABLES = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 # Orthanc in the root gets a clean environment, as a service has, except the dynamic linker's diagnostics.
-PASSED_TO_ORTHANC = ("LD_DEBUG", "LD_DEBUG_OUTPUT")
+PASSED_TO_ORTHANC = ("LD_DEBUG", "LD_DEBUG_OUTPUT", "WSI_LOG_LEVEL")
 BUILD_TIMEOUT_S = 1800
 KEPT_VENVS = 3
 

@@ -4,7 +4,20 @@ from wsi.config import ConfigError, Settings, load_settings
 
 def test_defaults_follow_http_port():
     settings = load_settings({"HttpPort": 9000})
-    assert settings == Settings(public_url="http://localhost:9000/")
+    assert settings == Settings(public_url="http://localhost:9000/",
+                                derivative_cache_folder="OrthancStorage/wsi-derivatives")
+
+
+def test_derivative_cache_defaults_under_orthanc_storage():
+    settings = load_settings({"StorageDirectory": "/var/lib/orthanc/db"})
+    assert settings.derivative_cache_folder == "/var/lib/orthanc/db/wsi-derivatives"
+    assert (settings.derivative_cache_mb, settings.pre_render, settings.warm_first_frames) == (1024, False, True)
+    chosen = load_settings({"WholeSlideImaging": {"DerivativeCacheFolder": "/srv/wsi", "DerivativeCacheSizeMB": 0,
+                                                  "PreRender": True, "PreRenderCPUShare": 0.5}})
+    assert (chosen.derivative_cache_folder, chosen.derivative_cache_mb, chosen.pre_render,
+            chosen.pre_render_cpu_share) == ("/srv/wsi", 0, True, 0.5)
+    with pytest.raises(ConfigError, match="PreRenderCPUShare"):
+        load_settings({"WholeSlideImaging": {"PreRenderCPUShare": 0}})
 
 
 def test_values_are_read_and_url_gets_a_slash():

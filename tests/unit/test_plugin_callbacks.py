@@ -32,8 +32,9 @@ Loader = Callable[..., FakeOrthancModule]
 
 
 @pytest.fixture(params=VERSIONS, ids=lambda v: f"orthanc-python-{v}")
-def load_plugin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loader]:
+def load_plugin(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[Loader]:
     """Runs the entry script against a fresh fake `orthanc` module; restores the logging it sets up."""
+    monkeypatch.chdir(tmp_path)  # the derivative cache's default folder is relative (OrthancStorage/...)
     logger = logging.getLogger("wsi")
     handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
     if importlib.util.find_spec("wsi.native") is not None:
