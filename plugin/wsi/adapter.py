@@ -65,6 +65,14 @@ class OrthancAdapter:
     def get_json(self, uri: str) -> Any:
         return json.loads(self.get_bytes(uri))
 
+    def store_instance(self, dicom: bytes) -> dict:
+        """Store a DICOM file (Orthanc's POST /instances): its answer (ID, Status...); UpstreamError if refused."""
+        try:
+            return json.loads(self._orthanc.RestApiPost("/instances", dicom))
+        except self._orthanc.OrthancException as error:
+            log.warning("Orthanc refused to store an instance: %s", error)
+            raise UpstreamError("Orthanc refused to store the new instance") from None
+
     def configuration(self) -> dict:
         return json.loads(self._orthanc.GetConfiguration())
 
@@ -77,6 +85,7 @@ class OrthancAdapter:
             groups=tuple(g or "" for g in request.get("groups", ())),
             query=dict(request.get("get", {}) or {}),
             headers=request.get("headers") or {},  # orthanc-python already lower-cases the keys
+            body=bytes(request.get("body") or b"") if request.get("method") == "POST" else b"",
         )
 
     def answer(self, output: Any, response: Response) -> None:

@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from .annotations.categories import DEFAULT_CATEGORIES, Category, CategoryError, parse_categories
+
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +36,10 @@ class Settings:
     malloc_mmap_threshold_kb: int = 128  # blocks this large get their own mapping, returned when freed (allocator.py)
     repair_callback_leak: bool = True  # orthanc-python < 4.1 keeps every request's arguments (callback_leak.py)
     virtualenv: str = ""
+    annotation_categories: tuple[Category, ...] = DEFAULT_CATEGORIES  # the viewer's short list, with codes
+    annotation_max_body_mb: int = 32  # a POST /wsi/annotations body; also the largest object read back
+    annotation_max_count: int = 100_000  # annotations in one stored object
+    annotation_max_points: int = 2_000_000  # vertices in one stored object
 
 
 # JSON key -> (Settings field, expected type, description used in error messages)
@@ -62,6 +68,11 @@ _KEYS: dict[str, tuple[str, type, str]] = {
                               "a whole number of kilobytes from 0 to 32768 (0: glibc's own, moving threshold)"),
     "RepairCallbackLeak": ("repair_callback_leak", bool, "a boolean"),
     "VirtualEnv": ("virtualenv", str, "a folder path"),
+    "AnnotationCategories": ("annotation_categories", list,
+                             'a list of {"Label", "Category": [code, scheme, meaning], "Type": [...], "Colour"}'),
+    "AnnotationMaxBodyMB": ("annotation_max_body_mb", int, "a whole number of megabytes from 1 to 1024"),
+    "AnnotationMaxCount": ("annotation_max_count", int, "a whole number from 1 to 10000000"),
+    "AnnotationMaxPoints": ("annotation_max_points", int, "a whole number from 1 to 100000000"),
 }
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -73,6 +84,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "series_check_seconds": (0, 86400),
     "max_frame_pixels": (1024, 1 << 30), "max_whole_pixel_data_mb": (1, 4096),
     "malloc_mmap_threshold_kb": (0, 32768),
+    "annotation_max_body_mb": (1, 1024), "annotation_max_count": (1, 10_000_000),
+    "annotation_max_points": (1, 100_000_000),
 }
 
 
@@ -82,6 +95,11 @@ class ConfigError(ValueError):
 
 def _check(key: str, value: Any) -> Any:
     name, kind, expected = _KEYS[key]
+    if kind is list:
+        try:
+            return parse_categories(value)
+        except CategoryError as error:
+            raise ConfigError(f"WholeSlideImaging.{key}: {error}") from None
     # bool is an int in Python: refuse true/false where a number is expected, and the reverse.
     ok = isinstance(value, bool) if kind is bool else (
         isinstance(value, str) if kind is str else

@@ -24,6 +24,10 @@ class NotFound(WsiError):
     """The resource does not exist or is not of the right kind."""
 
 
+class PayloadTooLarge(WsiError):
+    """A request body over its documented limit."""
+
+
 class NotAcceptable(WsiError):
     """No representation matches the Accept header."""
 
@@ -60,6 +64,7 @@ ERROR_STATUS: dict[type[BaseException], int] = {
     BadRequest: 400,
     NotFound: 404,
     NotAcceptable: 406,
+    PayloadTooLarge: 413,
     UnsupportedFeature: 501,
     DecodeError: 500,
     UpstreamError: 502,

@@ -18,6 +18,7 @@ class Request:
     groups: tuple[str, ...] = ()  # regex groups of the registered route
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # keys lower-case
+    body: bytes = b""  # POST only (routes that accept it: routes.dispatch)
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)

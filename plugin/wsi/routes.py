@@ -24,7 +24,7 @@ def all_routes(app: App) -> list[tuple[str, Handler]]:
     from . import tiles
 
     table: list[tuple[str, Handler]] = list(tiles.ROUTES)
-    for module_name in ("static", "iiif_routes"):
+    for module_name in ("static", "iiif_routes", "annotations.routes"):
         if importlib.util.find_spec(f"{__package__}.{module_name}") is None:
             continue  # feature module not in this build
         module = importlib.import_module(f"{__package__}.{module_name}")
@@ -44,10 +44,15 @@ ALLOWED_METHODS = ("GET", "HEAD")  # Orthanc 1.10 answers HEAD with 404 itself; 
 
 
 def dispatch(handler: Handler, request: Request, app: App) -> Response:
-    """Run a handler; never raises: every failure becomes an answer (see `error_response`)."""
-    if request.method not in ALLOWED_METHODS:
+    """Run a handler; never raises: every failure becomes an answer (see `error_response`).
+
+    A handler taking more than GET names its methods in a `methods` attribute (annotations: POST).
+    """
+    allowed = getattr(handler, "methods", ALLOWED_METHODS)
+    if request.method not in allowed:
         # The adapter sends this through Orthanc's dedicated call (the generic one refuses 405).
-        return text_response(405, f"{request.method} is not allowed here: only GET", {"Allow": "GET"})
+        allow = ", ".join(m for m in allowed if m != "HEAD")
+        return text_response(405, f"{request.method} is not allowed here: only {allow}", {"Allow": allow})
     try:
         return handler(request, app)
     except Exception as error:  # the one place a failure becomes an answer

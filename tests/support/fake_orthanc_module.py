@@ -196,6 +196,7 @@ class FakeOrthancModule(types.ModuleType):
         self.change_callbacks: list[Callable] = []
         self.explorer: list[str] = []
         self.log: list[str] = []
+        self.posted: list[tuple[str, bytes]] = []  # (uri, body) of every RestApiPost
 
     # ---- the SDK's functions ----------------------------------------------------------------------
     @_sdk(1)
@@ -207,6 +208,15 @@ class FakeOrthancModule(types.ModuleType):
         if uri not in self.resources:
             raise OrthancException(ErrorCode.UNKNOWN_RESOURCE, "Unknown resource")
         return self.resources[uri]
+
+    @_sdk(2)
+    def RestApiPost(self, uri: str, body: bytes) -> bytes:
+        _require(isinstance(uri, str) and isinstance(body, bytes | bytearray), 2)
+        for prefix, code in self.failing.items():
+            if uri.startswith(prefix):
+                raise OrthancException(code, f"Orthanc failed on {uri}")
+        self.posted.append((uri, bytes(body)))
+        return json.dumps({"ID": f"posted-{len(self.posted)}", "Status": "Success"}).encode()
 
     @_sdk(0)
     def GetConfiguration(self) -> str:
