@@ -110,7 +110,7 @@ run_packages=(orthanc orthanc-python python3-venv ca-certificates)
 # npm installs the browser libraries: Debian's Node.js and npm when the machine has no npm at all
 # (a Node.js that brings its own npm, e.g. from NodeSource, is left as it is).
 command -v npm >/dev/null 2>&1 || run_packages+=(nodejs npm)
-test_packages=(orthanc-wsi orthanc-gdcm wrk chromium nginx-light fonts-dejavu-core libturbojpeg0)
+test_packages=(orthanc-wsi orthanc-gdcm wrk chromium nginx-light fonts-dejavu-core libturbojpeg0 dicom3tools)
 
 need_apt=()
 packages=("${run_packages[@]}")
