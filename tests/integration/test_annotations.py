@@ -105,7 +105,7 @@ def test_a_save_is_a_bulk_simple_annotations_instance_highdicom_reads_with_the_s
         server, slide, saved) -> None:
     from pydicom import dcmread
 
-    ann, data = stored(server, saved["ID"])
+    ann, _data = stored(server, saved["ID"])
     source = dcmread(io.BytesIO(slide[1]), stop_before_pixels=True)
     assert ann.SOPClassUID == "1.2.840.10008.5.1.4.1.1.91.1" and ann.Modality == "ANN"
     assert ann.AnnotationCoordinateType == "2D"
@@ -244,7 +244,7 @@ def test_dciodvfy_finds_nothing_in_what_we_write_that_it_does_not_find_in_highdi
     object, although none has it (checked below): highdicom's own 2D object is the baseline."""
     from pydicom import dcmread
 
-    ann, data = stored(server, saved["ID"])
+    _ann, data = stored(server, saved["ID"])
     report, errors, warnings = _dciodvfy(data, tmp_path)
     assert "MicroscopyBulkSimpleAnnotations" in report, report[:500]
     _, baseline_errors, baseline_warnings = _dciodvfy(
