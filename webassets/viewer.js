@@ -374,6 +374,7 @@ import {
       showStatus('');
       document.body.dataset.state = 'open';
       viewer.canvas.focus(); // keyboard navigation works at once
+      document.dispatchEvent(new CustomEvent('wsi:open', { detail: { viewer, pyramid: p } })); // annotations.js
     });
     // Tests and scripts can wait for data-loaded="true"; a new optical path or focal plane resets it.
     viewer.world.addHandler('add-item', (e) => {
