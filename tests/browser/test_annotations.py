@@ -190,3 +190,101 @@ def test_select_edit_measure_delete_undo_and_layers(orthanc, slides, page) -> No
     assert sorted(layers) == ["mine:Cell", "mine:Tissue"]
     page.uncheck("#annotation-layers input[data-layer='mine:Tissue']")
     assert page.evaluate("[...wsiAnnotations.hidden]") == ["mine:Tissue"]
+
+
+@pytest.fixture(scope="module")
+def highdicom_slide(orthanc) -> tuple[str, bytes]:
+    """(series id, the full-resolution level's file) of a highdicom-written slide (1100 x 700 px)."""
+    from pathlib import Path
+
+    from tests.support.producers import write_with_highdicom
+    from tests.support.source import textured_image
+
+    paths = write_with_highdicom(textured_image(1100, 700, seed=3), compression="jpeg")
+    answers = [orthanc.upload(Path(p).read_bytes()) for p in paths]
+    return answers[0]["ParentSeries"], Path(paths[0]).read_bytes()
+
+
+def _shot(page) -> np.ndarray:
+    from PIL import Image
+
+    box = _box(page)
+    data = page.screenshot(clip=box)
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_a_highdicom_object_is_drawn_where_its_coordinates_say(orthanc, highdicom_slide, page, artifacts,
+                                                              rotation) -> None:
+    from tests.support.annotation_objects import highdicom_ann
+
+    series, slide_file = highdicom_slide
+    triangle = np.array([[300.0, 150.0], [800.0, 200.0], [500.0, 600.0]])
+    if rotation == 0:  # one object for both runs
+        orthanc.upload(highdicom_ann(slide_file, {"POLYGON": [triangle]}, label="pixel check"))
+    open_viewer(page, orthanc.url, series, rotation=rotation)
+    page.evaluate("document.querySelector('#annotations-button').click()")
+    page.wait_for_function("document.body.dataset.annotations === 'loaded'", timeout=30000)
+    page.click("#annotations-button")  # panel closed again: nothing covers the slide
+    page.wait_for_timeout(500)
+    shown = _shot(page)
+    page.evaluate("wsiAnnotations.anno.setVisible(false)")
+    page.wait_for_timeout(500)
+    hidden = _shot(page)
+    from PIL import Image
+
+    Image.fromarray(shown.astype(np.uint8)).save(artifacts / f"annotations-highdicom-rot{rotation}.png")
+    diff = np.abs(shown - hidden).sum(axis=2)
+    corners = np.array(_to_screen(page, triangle))
+    for a, b in zip(corners, np.roll(corners, -1, axis=0), strict=True):
+        for t in (0.25, 0.5, 0.75):  # on each side: the outline is drawn there (2 px wide)
+            x, y = np.round(a + t * (b - a)).astype(int)
+            assert diff[y - 2:y + 3, x - 2:x + 3].max() > 60, (rotation, x, y)
+    # Away from the triangle (outside it, 30 px from any side) nothing changed.
+    centre = corners.mean(axis=0)
+    outside = np.round(corners[0] + (corners[0] - centre) / np.linalg.norm(corners[0] - centre) * 30).astype(int)
+    assert diff[outside[1] - 2:outside[1] + 3, outside[0] - 2:outside[0] + 3].max() < 10
+    # The outline is red (category Tumour: Neoplasm), as the layer list names it.
+    layers = page.eval_on_selector_all("#annotation-layers input", "els => els.map((e) => e.dataset.layer)")
+    assert any("pixel check" in name for name in layers), layers
+
+
+def _frames_while_panning(page, seconds: float = 2.0) -> float:
+    """Frames per second the page draws while the view pans continuously."""
+    return page.evaluate("""(seconds) => new Promise((done) => {
+        const v = wsiViewer.viewer.viewport;
+        let frames = 0;
+        const start = performance.now();
+        const step = (now) => {
+            frames += 1;
+            v.panBy(new OpenSeadragon.Point(Math.sin(now / 300) * 0.004, 0), true);
+            if (now - start < seconds * 1000) requestAnimationFrame(step); else done(frames / ((now - start) / 1000));
+        };
+        requestAnimationFrame(step);
+    })""", seconds)
+
+
+def test_ten_thousand_points_load_and_draw_smoothly(orthanc, highdicom_slide, page, artifacts) -> None:
+    """Measured, not only bounded: the numbers go to the artifacts folder (annotations-10k.txt)."""
+    from tests.support.annotation_objects import highdicom_ann
+
+    series, slide_file = highdicom_slide
+    rng = np.random.default_rng(5)
+    points = rng.uniform([5, 5], [1095, 695], size=(10_000, 2))
+    orthanc.upload(highdicom_ann(slide_file, {"POINT": [p[None] for p in points]}, label="cells"))
+    open_viewer(page, orthanc.url, series)
+    fps_before = _frames_while_panning(page)
+    page.click("#annotations-button")
+    page.wait_for_function("document.body.dataset.annotations === 'loaded'", timeout=60000)
+    loaded_ms = page.evaluate("wsiAnnotations.loadedMs")
+    count = page.evaluate("wsiAnnotations.anno.getAnnotations().length")
+    page.click("#annotations-button")
+    fps_with = _frames_while_panning(page)
+    page.screenshot(path=str(artifacts / "annotations-10k.png"))
+    report = f"10,000 points: loaded and handed to Annotorious in {loaded_ms:.0f} ms; panning {fps_before:.1f} " \
+             f"frames/s without annotations, {fps_with:.1f} with them (headless chromium, software WebGL)\n"
+    (artifacts / "annotations-10k.txt").write_text(report)
+    print(report)
+    assert count >= 10_000
+    assert loaded_ms < 15_000
+    assert fps_with >= min(10.0, fps_before / 2), report

@@ -24,6 +24,7 @@ ANN_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.91.1"
 SR_SOP_CLASSES = {"1.2.840.10008.5.1.4.1.1.88.34": "Comprehensive 3D SR",
                   "1.2.840.10008.5.1.4.1.1.88.33": "Comprehensive SR",
                   "1.2.840.10008.5.1.4.1.1.88.22": "Enhanced SR"}
+UNSPECIFIED_TYPE = ("91723000", "SCT")  # dicom_out: "Anatomical structure", for no category
 _TRACKING_IDENTIFIER = ("112039", "DCM")
 _FINDING = ("121071", "DCM")
 _PERSON_OBSERVER = ("121008", "DCM")
@@ -81,8 +82,8 @@ def references(ds: Dataset) -> tuple[set[str], set[str]]:
 
 
 def _category_label(category_code, type_code, categories: tuple[Category, ...]) -> str:
-    if type_code is None:
-        return ""
+    if type_code is None or type_code[:2] == UNSPECIFIED_TYPE:
+        return ""  # what we store for an annotation drawn without a category
     known = find_by_type(categories, type_code[:2])
     return known.label if known else type_code[2]
 
@@ -196,6 +197,21 @@ def _sr_shapes(item: Dataset, label: str, category: str, measured: dict, layer: 
     if kind not in GRAPHIC_TYPES:
         return []
     return [Annotation(kind, pairs, label, category, dict(measured), layer)]
+
+
+def summarize(ds: Dataset, categories: tuple[Category, ...]) -> Summary:
+    """The list route's view of an object; for Bulk Simple Annotations from the group attributes alone
+    (decoding 10,000 points only to count them took 2.6 s)."""
+    if str(ds.SOPClassUID) != ANN_SOP_CLASS:
+        return read_sr(ds, categories, None)[0]
+    summary = Summary("ANN", read_only=False, creator=str(ds.get("ContentCreatorName", "") or ""), date=_date(ds),
+                      description=str(ds.get("ContentDescription", "") or ""))
+    for group in ds.get("AnnotationGroupSequence", []):
+        category = _category_label(None, _code(group, "AnnotationPropertyTypeCodeSequence"), categories)
+        summary.groups.append({"label": str(group.get("AnnotationGroupLabel", "")), "category": category,
+                               "graphicType": str(group.get("GraphicType", "")),
+                               "count": int(group.get("NumberOfAnnotations", 0) or 0)})
+    return summary
 
 
 def read_object(ds: Dataset, categories: tuple[Category, ...], to_image: ToImage | None

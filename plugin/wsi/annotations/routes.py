@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from ..errors import BadRequest, PayloadTooLarge
@@ -37,8 +38,7 @@ def list_annotations(request: Request, app: App) -> Response:
     slide = store.slide(request.groups[0])
     objects = []
     for found in store.objects(slide):
-        summary, _ = store.read(slide, found)
-        objects.append(_object_json(found, summary))
+        objects.append(_object_json(found, store.summary(found)))
     latest = next((o["ID"] for o in reversed(objects) if o["Ours"]), None)
     spacing = list(slide.spacing_mm) if slide.spacing_mm else None
     body = {"Series": slide.series_id, "Width": slide.width, "Height": slide.height, "PixelSpacing": spacing,
@@ -59,8 +59,9 @@ def get_annotation(request: Request, app: App) -> Response:
     summary, annotations = store.read(slide, found)
     colours = {c.label: c.colour for c in store.categories}
     properties = {"instance": found.instance_id, "series": slide.series_id, **_object_json(found, summary)}
-    return json_response(to_feature_collection(annotations, properties, colours),
-                         content_type="application/geo+json", headers=_NO_STORE)
+    # Compact: 10,000 points are 5.6 MB indented, a third of that without.
+    body = json.dumps(to_feature_collection(annotations, properties, colours), separators=(",", ":")).encode()
+    return Response(200, body, "application/geo+json", dict(_NO_STORE))
 
 
 def store_annotations(request: Request, app: App) -> Response:

@@ -18,7 +18,7 @@ from pydicom.uid import generate_uid
 from ..errors import BadRequest, NotFound, UpstreamError
 from ..series_repository import SeriesRepository, check_id
 from .categories import Category
-from .dicom_in import ANN_SOP_CLASS, SR_SOP_CLASSES, Summary, read_object, references, slide_to_image
+from .dicom_in import ANN_SOP_CLASS, SR_SOP_CLASSES, Summary, read_object, references, slide_to_image, summarize
 from .dicom_out import MANUFACTURER, Target, build_dataset, encode
 from .model import Annotation, AnnotationSet, Limits, check_set
 from .tags import dataset_from_tags
@@ -26,6 +26,8 @@ from .tags import dataset_from_tags
 log = logging.getLogger(__name__)
 
 _MODALITIES = ("ANN", "SR")
+_TYPE_2_FROM_SOURCE = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
+                       "StudyDate", "StudyTime", "ReferringPhysicianName", "FrameOfReferenceUID")
 _SERIES_NUMBER = 9900  # our annotation series sorts after the slide's own series in viewers
 
 
@@ -79,7 +81,13 @@ class AnnotationStore:
                      instance, level.width, level.height, level.pixel_spacing_mm)
 
     def source_image(self, slide: Slide) -> Dataset:
-        return dataset_from_tags(self._orthanc.get_json(f"/instances/{slide.base_instance}/tags"))
+        source = dataset_from_tags(self._orthanc.get_json(f"/instances/{slide.base_instance}/tags"))
+        # Type 2 in the annotation object (present, maybe empty), which highdicom reads unconditionally;
+        # OrthancWSIDicomizer 1.1 writes none of them (nor a frame of reference, then not linked).
+        for keyword in _TYPE_2_FROM_SOURCE:
+            if keyword not in source:
+                setattr(source, keyword, None)
+        return source
 
     # ---- reading ----------------------------------------------------------------------------------
     def _candidates(self, slide: Slide) -> list[tuple[dict, dict]]:
@@ -138,6 +146,11 @@ class AnnotationStore:
             raise UpstreamError(f"annotation object {found.instance_id} could not be read") from None
         summary.ours = found.dataset.get("Manufacturer") == MANUFACTURER
         return summary, annotations
+
+    def summary(self, found: StoredObject) -> Summary:
+        summary = summarize(found.dataset, self.categories)
+        summary.ours = found.dataset.get("Manufacturer") == MANUFACTURER
+        return summary
 
     def find(self, slide: Slide, instance_id: str) -> StoredObject:
         instance_id = check_id(instance_id, "instance id")
