@@ -288,6 +288,9 @@ def test_bad_input_gets_a_clear_4xx_and_writes_nothing(server, slide, saved, bod
 def test_wrong_targets(server, slide, saved) -> None:
     series = slide[0]
     assert server.request("POST", f"/wsi/annotations/{series}/{saved['ID']}", b"{}")[0] == 405
+    for method in ("PUT", "DELETE"):
+        status, headers, _ = server.request(method, f"/wsi/annotations/{series}", b"{}" if method == "PUT" else None)
+        assert (status, headers.get("allow")) == (405, "GET, POST")
     assert server.get("/wsi/annotations/nonsense")[0] == 400
     assert server.get(f"/wsi/annotations/{series[:-1]}0")[0] == 404
     assert server.get(f"/wsi/annotations/{series}/{series}")[0] == 404  # not an annotation object of it
