@@ -12,6 +12,14 @@ const copies = [
   ["openseadragon/build/openseadragon/openseadragon.min.js", "openseadragon/openseadragon.min.js"],
   ["openseadragon/build/openseadragon/images", "openseadragon/images"],
   ["openseadragon/LICENSE.txt", "openseadragon/LICENSE.txt"],
+  // Annotorious (BSD-3-Clause; the package ships no licence file: its package.json names it) and its extra
+  // drawing tools, as UMD builds: globals AnnotoriousOSD and AnnotoriousTools (webassets/annotations.js).
+  ["@annotorious/openseadragon/dist/annotorious-openseadragon.js", "annotorious/annotorious-openseadragon.js"],
+  ["@annotorious/openseadragon/dist/annotorious-openseadragon.css", "annotorious/annotorious-openseadragon.css"],
+  ["@annotorious/openseadragon/package.json", "annotorious/annotorious-openseadragon.package.txt"],
+  ["@annotorious/plugin-tools/dist/annotorious-plugin-tools.js", "annotorious/annotorious-plugin-tools.js"],
+  ["@annotorious/plugin-tools/dist/annotorious-plugin-tools.css", "annotorious/annotorious-plugin-tools.css"],
+  ["@annotorious/plugin-tools/LICENSE", "annotorious/LICENSE.txt"],
   ["mirador/dist/mirador.min.js", "mirador/mirador.min.js"],
   ["mirador/LICENSE", "mirador/LICENSE.txt"],
 ];

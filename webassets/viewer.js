@@ -626,6 +626,7 @@ import { tileLoader, tileUrls } from './direct-frames.js';
       document.body.dataset.state = 'open';
       document.body.dataset.tiles = tileBase(state.source) + currentTileQuery();
       viewer.canvas.focus(); // keyboard navigation works at once
+      document.dispatchEvent(new CustomEvent('wsi:open', { detail: { viewer, pyramid: p } })); // annotations.js
     });
     // Tests and scripts can wait for data-loaded="true"; a new optical path or focal plane resets it.
     viewer.world.addHandler('add-item', (e) => {

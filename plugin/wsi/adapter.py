@@ -96,7 +96,7 @@ class OrthancAdapter:
             groups=tuple(g or "" for g in request.get("groups", ())),
             query=dict(request.get("get", {}) or {}),
             headers=request.get("headers") or {},  # orthanc-python already lower-cases the keys
-            body=request.get("body") or b"",
+            body=(request.get("body") or b"") if request.get("method") == "POST" else b"",
         )
 
     def answer(self, output: Any, response: Response) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
+from .annotations.access import AnnotationAccess
+from .annotations.model import Limits
 from .config import Settings
 from .dicomize_jobs import DicomizeJobs
 from .disk_cache import DiskCache
@@ -29,6 +32,7 @@ class App:
     activity: Activity = field(default_factory=Activity)  # interactive requests in flight (pre-render yields)
     prerender: PreRenderer | None = None  # WholeSlideImaging.PreRender
     warmer: FrameWarmer | None = None  # WholeSlideImaging.WarmFirstFrames
+    annotations: Any = None  # AnnotationAccess: the annotation store, built on first use
 
     def stop(self) -> None:
         """Orthanc is stopping: background work ends before the SDK goes away."""
@@ -67,5 +71,8 @@ def build_app(settings: Settings, orthanc: OrthancReader) -> App:
     prerender = PreRenderer(service, activity, settings.pre_render_cpu_share, settings.pre_render_queue) \
         if settings.pre_render else None
     warmer = FrameWarmer(service.frames, activity) if settings.warm_first_frames else None
+    annotation_limits = Limits(settings.annotation_max_count, settings.annotation_max_points)
+    annotations = AnnotationAccess(orthanc, service.series, settings.annotation_categories, annotation_limits,
+                                   settings.annotation_max_body_mb << 20)
     return App(settings, service, renders, streams, dicomize=jobs, activity=activity, prerender=prerender,
-               warmer=warmer)
+               warmer=warmer, annotations=annotations)

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from .annotations.categories import DEFAULT_CATEGORIES, Category, CategoryError, parse_categories
+
 log = logging.getLogger(__name__)
 
 
@@ -51,6 +53,10 @@ class Settings:
     # Orthanc asks clients for credentials (or an authorization plugin decides): answers are then cached only by
     # the browser (Cache-Control: private), never by a shared cache. Read from Orthanc's own options.
     authenticated: bool = False
+    annotation_categories: tuple[Category, ...] = DEFAULT_CATEGORIES  # the viewer's short list, with codes
+    annotation_max_body_mb: int = 32  # a POST /wsi/annotations body; also the largest object read back
+    annotation_max_count: int = 100_000  # annotations in one stored object
+    annotation_max_points: int = 2_000_000  # vertices in one stored object
 
 
 # JSON key -> (Settings field, expected type, description used in error messages)
@@ -92,6 +98,11 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "PreRenderCPUShare": ("pre_render_cpu_share", float, "a number from 0.01 to 1 (share of one core)"),
     "PreRenderQueueSize": ("pre_render_queue", int, "a whole number of series from 1 to 10000"),
     "WarmFirstFrames": ("warm_first_frames", bool, "a boolean"),
+    "AnnotationCategories": ("annotation_categories", list,
+                             'a list of {"Label", "Category": [code, scheme, meaning], "Type": [...], "Colour"}'),
+    "AnnotationMaxBodyMB": ("annotation_max_body_mb", int, "a whole number of megabytes from 1 to 1024"),
+    "AnnotationMaxCount": ("annotation_max_count", int, "a whole number from 1 to 10000000"),
+    "AnnotationMaxPoints": ("annotation_max_points", int, "a whole number from 1 to 100000000"),
 }
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -106,6 +117,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "malloc_mmap_threshold_kb": (0, 32768), "export_max_buffered_mb": (1, 4096),
     "dicomize_max_body_mb": (1, 65536), "dicomize_max_jobs": (1, 1000),
     "derivative_cache_mb": (0, 1 << 22), "pre_render_cpu_share": (0.01, 1), "pre_render_queue": (1, 10000),
+    "annotation_max_body_mb": (1, 1024), "annotation_max_count": (1, 10_000_000),
+    "annotation_max_points": (1, 100_000_000),
 }
 
 
@@ -115,6 +128,11 @@ class ConfigError(ValueError):
 
 def _check(key: str, value: Any) -> Any:
     name, kind, expected = _KEYS[key]
+    if kind is list:
+        try:
+            return parse_categories(value)
+        except CategoryError as error:
+            raise ConfigError(f"WholeSlideImaging.{key}: {error}") from None
     # bool is an int in Python: refuse true/false where a number is expected, and the reverse.
     ok = isinstance(value, bool) if kind is bool else (
         isinstance(value, str) if kind is str else

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from .errors import BadRequest, PayloadTooLarge, UnsupportedFeature, WsiError
 from .http import SEGMENT, Request, Response, json_response, text_response
 from .multipart import is_multipart, split_parts
-from .routes import POST_HANDLERS
 
 if TYPE_CHECKING:
     from .app import App
@@ -142,7 +141,7 @@ def sample_dataset(request: Request, app: App) -> Response:
     return json_response(SAMPLE)
 
 
-POST_HANDLERS.update({dicomize, job_cancel})
+dicomize.methods = job_cancel.methods = ("POST",)  # type: ignore[attr-defined]  # routes.dispatch
 ROUTES = [
     ("/wsi/dicomize", dicomize),
     ("/wsi/dicomize/sample-dataset", sample_dataset),

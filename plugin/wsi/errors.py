@@ -24,6 +24,10 @@ class NotFound(WsiError):
     """The resource does not exist or is not of the right kind."""
 
 
+class PayloadTooLarge(WsiError):
+    """A request body over its documented limit."""
+
+
 class NotAcceptable(WsiError):
     """No representation matches the Accept header."""
 
@@ -38,10 +42,6 @@ class UnsupportedTransferSyntax(UnsupportedFeature):
 
 class DecodeError(WsiError):
     """Stored pixel data could not be decoded."""
-
-
-class PayloadTooLarge(WsiError):
-    """A request body over its documented limit."""
 
 
 class UpstreamError(WsiError):

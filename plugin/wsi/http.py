@@ -20,7 +20,7 @@ class Request:
     groups: tuple[str, ...] = ()  # regex groups of the registered route
     query: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # keys lower-case
-    body: bytes = b""  # POST only (the routes that take one: routes.POST_HANDLERS)
+    body: bytes = b""  # POST only (routes that accept it: a `methods` attribute, routes.dispatch)
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name.lower(), default)

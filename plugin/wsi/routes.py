@@ -25,7 +25,7 @@ def all_routes(app: App) -> list[tuple[str, Handler]]:
 
     table: list[tuple[str, Handler]] = list(tiles.ROUTES)
     for module_name in ("static", "iiif_routes", "iiif_collection_routes", "frame_routes", "export.route",
-                        "dicomize_routes"):
+                        "dicomize_routes", "annotations.routes"):
         if importlib.util.find_spec(f"{__package__}.{module_name}") is None:
             continue  # feature module not in this build
         module = importlib.import_module(f"{__package__}.{module_name}")
@@ -42,15 +42,17 @@ def fast_path(handler: Handler) -> Callable[[App, str, dict], Response | None] |
 
 
 ALLOWED_METHODS = ("GET", "HEAD")  # Orthanc 1.10 answers HEAD with 404 itself; a later one may pass it on
-# The handlers that take POST, and only POST (the DICOM-izer's upload and job cancel): every other route is GET.
-POST_HANDLERS: set[Handler] = set()
 
 
 def dispatch(handler: Handler, request: Request, app: App) -> Response:
-    """Run a handler; never raises: every failure becomes an answer (see `error_response`)."""
-    allowed, allow = (("POST",), "POST") if handler in POST_HANDLERS else (ALLOWED_METHODS, "GET")
+    """Run a handler; never raises: every failure becomes an answer (see `error_response`).
+
+    A handler taking more than GET names its methods in a `methods` attribute (annotations: POST).
+    """
+    allowed = getattr(handler, "methods", ALLOWED_METHODS)
     if request.method not in allowed:
         # The adapter sends this through Orthanc's dedicated call (the generic one refuses 405).
+        allow = ", ".join(m for m in allowed if m != "HEAD")
         return text_response(405, f"{request.method} is not allowed here: only {allow}", {"Allow": allow})
     try:
         return handler(request, app)

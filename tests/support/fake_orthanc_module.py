@@ -198,6 +198,7 @@ class FakeOrthancModule(types.ModuleType):
         self.change_callbacks: list[Callable] = []
         self.explorer: list[str] = []
         self.log: list[str] = []
+        self.posted: list[tuple[str, bytes]] = []  # (uri, body) of every RestApiPost
 
     # ---- the SDK's functions ----------------------------------------------------------------------
     @_sdk(1)
@@ -212,10 +213,15 @@ class FakeOrthancModule(types.ModuleType):
 
     @_sdk(2)
     def RestApiPost(self, uri: str, body: bytes) -> bytes:
-        """POST /instances stores the body under a new id (what the DICOM-izer's jobs do)."""
+        """POST /instances stores the body under a new id (the DICOM-izer's jobs, the annotations); `failing`
+        prefixes raise as for a GET; every call is kept in `posted`."""
         _require(isinstance(uri, str) and isinstance(body, bytes | bytearray | memoryview), 2)
+        for prefix, code in self.failing.items():
+            if uri.startswith(prefix):
+                raise OrthancException(code, f"Orthanc failed on {uri}")
         if uri != "/instances":
             raise OrthancException(ErrorCode.UNKNOWN_RESOURCE, "Unknown resource")
+        self.posted.append((uri, bytes(body)))
         instance = f"fake-{len(self.resources):08d}"
         self.resources[f"/instances/{instance}/file"] = bytes(body)
         return json.dumps({"ID": instance, "ParentSeries": "fake-series", "Status": "Success"}).encode()
