@@ -159,15 +159,19 @@ def get_tiles(request: Request, app: App) -> Response:
 
 # ---- frames of other series ------------------------------------------------------------------------
 
-@with_cors
-def get_frames(request: Request, app: App) -> Response:
+def _frame_service(request: Request, app: App, route: str, form: str) -> tuple[str, int, str, list[str]]:
+    """(Orthanc id, frame number, service base URI, the rest of the path) of /wsi/iiif/{route}/{id}/{n}/..."""
     segments = _split_tail(request.groups[0])
     resource_id = orthanc_id(segments[0])
     if len(segments) < 2 or not segments[1].isdigit() or len(segments[1]) > _INDEX_DIGITS:
-        raise NotFound("expected /wsi/iiif/frames/{id}/{frameIndex}")
-    index = int(segments[1])
-    base = f"{app.settings.public_url}wsi/iiif/frames/{resource_id}/{index}"
-    rest = segments[2:]
+        raise NotFound(f"expected /wsi/iiif/{route}/{form}")
+    number = int(segments[1])
+    return resource_id, number, f"{app.settings.public_url}wsi/iiif/{route}/{resource_id}/{number}", segments[2:]
+
+
+@with_cors
+def get_frames(request: Request, app: App) -> Response:
+    resource_id, index, base, rest = _frame_service(request, app, "frames", "{id}/{frameIndex}")
     if rest in ([], [""]):
         return _redirect(base + "/info.json")
     _check_shape(rest)
@@ -178,13 +182,7 @@ def get_frames(request: Request, app: App) -> Response:
 def get_frame_pyramids(request: Request, app: App) -> Response:
     """/wsi/iiif/frames-pyramids/{instance}/{frame}: the C++ plugin 3.x's IIIF form of a frame's pyramid (512-px
     tiles, levels halving), as a level-2 service, and its manifest."""
-    segments = _split_tail(request.groups[0])
-    instance_id = orthanc_id(segments[0])
-    if len(segments) < 2 or not segments[1].isdigit() or len(segments[1]) > _INDEX_DIGITS:
-        raise NotFound("expected /wsi/iiif/frames-pyramids/{instance}/{frame}")
-    frame = int(segments[1])
-    base = f"{app.settings.public_url}wsi/iiif/frames-pyramids/{instance_id}/{frame}"
-    rest = segments[2:]
+    instance_id, frame, base, rest = _frame_service(request, app, "frames-pyramids", "{instance}/{frame}")
     if rest in ([], [""]):
         return _redirect(base + "/info.json")
     image = app.service.frame_pyramid_image(instance_id, frame)  # NotFound: no such instance or frame
