@@ -420,6 +420,8 @@ import {
 
   function onKey(event) {
     if (event.target.closest && event.target.closest('input, select, textarea')) return;
+    // Only while the panel is open: closed, the keys are the viewer's (e.g. `l`, window/level of grey frames).
+    if ($('annotation-panel').hidden) return;
     const key = event.key.toLowerCase();
     if ((event.ctrlKey || event.metaKey) && key === 's') {
       event.preventDefault();
