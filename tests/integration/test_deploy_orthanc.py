@@ -80,7 +80,7 @@ def test_the_viewer_opened_as_explorer_2_links_it_draws_the_slide(deployed, seri
         page = browser.new_page(viewport=VIEWPORT)
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
-        log = TileLog()
+        log = TileLog(series=series)  # stored frames straight from Orthanc count for the slide (frame map)
         page.on("response", log.record)
         page.goto(oe2_urls(deployed, series)["our series button"])
         wait_loaded(page)
