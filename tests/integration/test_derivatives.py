@@ -149,6 +149,16 @@ def wait_for(running: OrthancServer, series: str, states: tuple[str, ...], secon
     raise AssertionError(f"pre-render of {series} never reached {states}: {progress}")
 
 
+def wait_done(running: OrthancServer, series: str, tiles: int, seconds: float = 60) -> None:
+    """Until pre-render has done `tiles` tiles. Polled every 0.2 s: pre-render waits for 50 ms without requests,
+    so a faster poll would hold it back for good."""
+    deadline = time.monotonic() + seconds
+    while running.get_json(f"/wsi/pyramids/{series}")["PreRender"]["Done"] < tiles:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"pre-render of {series} did fewer than {tiles} tiles in {seconds} s")
+        time.sleep(0.2)
+
+
 def test_pre_render_runs_when_stable_shows_progress_and_fills_the_cache(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WSI_LOG_LEVEL", "DEBUG")
@@ -175,8 +185,7 @@ def test_pre_render_yields_to_requests_and_stops_at_shutdown(tmp_path: Path) -> 
     with running:
         series = running.upload_series(slide(tmp_path / "slide", size=(2048, 1536)))
         wait_for(running, series, ("running",))
-        while running.get_json(f"/wsi/pyramids/{series}")["PreRender"]["Done"] < 2:
-            time.sleep(0.05)
+        wait_done(running, series, 2)
         # Our requests back to back on one connection: the renderer waits (the tile it was on finishes).
         connection = http.client.HTTPConnection("127.0.0.1", running.port, timeout=30)
         start = running.get_json(f"/wsi/pyramids/{series}")["PreRender"]["Done"]
@@ -201,8 +210,7 @@ def test_a_killed_writer_leaves_no_partial_entry(tmp_path: Path) -> None:
     with server(tmp_path / "orthanc", cache, PreRender=True, PreRenderCPUShare=1.0) as running:
         series = running.upload_series(slide(tmp_path / "slide", size=(2048, 1536)))
         wait_for(running, series, ("running",))
-        while running.get_json(f"/wsi/pyramids/{series}")["PreRender"]["Done"] < 5:
-            time.sleep(0.01)
+        wait_done(running, series, 5)
         running._process.kill()  # SIGKILL, mid-write or close to it
         running._process.wait()
     complete = entries(cache)
