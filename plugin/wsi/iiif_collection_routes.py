@@ -25,7 +25,7 @@ from .iiif_collections import (
     series_item_label,
     study_label,
 )
-from .iiif_routes import json_answer, orthanc_id, with_cors
+from .iiif_routes import json_answer, only_with_iiif, orthanc_id, with_cors
 from .manifest import JSONLD_MEDIA_TYPE, ImageService
 
 if TYPE_CHECKING:
@@ -167,5 +167,4 @@ ROUTES: list[tuple[str, Handler]] = [
 
 
 def routes_for(settings: object) -> list[tuple[str, Handler]]:
-    """No IIIF route at all unless WholeSlideImaging.EnableIIIF."""
-    return ROUTES if getattr(settings, "enable_iiif", False) else []
+    return only_with_iiif(settings, ROUTES)

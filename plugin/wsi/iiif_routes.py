@@ -249,6 +249,10 @@ ROUTES: list[tuple[str, Handler]] = [
 ]
 
 
-def routes_for(settings: object) -> list[tuple[str, Handler]]:
+def only_with_iiif(settings: object, routes: list[tuple[str, Handler]]) -> list[tuple[str, Handler]]:
     """No IIIF route at all unless WholeSlideImaging.EnableIIIF."""
-    return ROUTES if getattr(settings, "enable_iiif", False) else []
+    return routes if getattr(settings, "enable_iiif", False) else []
+
+
+def routes_for(settings: object) -> list[tuple[str, Handler]]:
+    return only_with_iiif(settings, ROUTES)
