@@ -74,6 +74,9 @@ export function tileUrls(json, pathIndex, plane, tileUrl, orthancRoot = '../../'
  * from Orthanc (an authorization plugin refusing /instances, a frame a browser cannot decode) fetched again
  * through /wsi/tiles (`fallbackFor(level, x, y)`), which decodes what needs decoding. */
 export function tileLoader(fallbackFor) {
+  // What a browser sends for an <img> (fetch() would send */*): /wsi/tiles then answers lossless WebP, not PNG,
+  // for a tile it must re-encode (about half the bytes); stored JPEG still goes out as stored.
+  const headers = { Accept: 'image/webp,image/*,*/*;q=0.8' };
   function load(context, url, retry) {
     const abort = new AbortController();
     context.userData.abort = abort;
@@ -85,7 +88,7 @@ export function tileLoader(fallbackFor) {
         context.fail(`[tile] ${why}`, null);
       }
     };
-    fetch(url, { cache: 'force-cache', credentials: 'same-origin', signal: abort.signal })
+    fetch(url, { cache: 'force-cache', credentials: 'same-origin', headers, signal: abort.signal })
       .then((response) => (response.ok ? response.blob() : Promise.reject(new Error(`HTTP ${response.status}`))))
       .then((blob) => {
         const image = new Image();

@@ -13,11 +13,11 @@ import math
 import re
 from typing import TYPE_CHECKING
 
-from .accept import choose_media_type
+from .accept import choose_tile_media_type
 from .display import Window
 from .errors import BadRequest, NotFound
 from .frame_levels import FrameLevels
-from .http import SEGMENT, Request, Response, json_response
+from .http import SEGMENT, VARY_ACCEPT, Request, Response, json_response
 from .service import check_id
 
 if TYPE_CHECKING:
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 _INDEX = re.compile(r"[0-9]{1,9}")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
-TILE_TYPES = ("image/png", "image/jpeg")  # 3.x answers PNG, or JPEG when asked; anything else is 406
+# 3.x answers PNG, or JPEG when asked, and 406 for anything else; we also answer lossless WebP (accept.py).
+TILE_TYPES = ("image/png", "image/jpeg", "image/webp")
 
 
 def _index(value: str, name: str) -> int:
@@ -81,9 +82,9 @@ def get_frame_tile(request: Request, app: App) -> Response:
     frame = _index(request.groups[1], "frame")
     z, x, y = (_index(v, n) for v, n in zip(request.groups[2:5], ("level", "x", "y"), strict=True))
     chosen = parse_window(request.query.get("window"))
-    media_type = choose_media_type(request.header("accept"), "image/png", TILE_TYPES)
+    media_type = choose_tile_media_type(request.header("accept"), "image/png", TILE_TYPES)
     body = app.service.frame_tile(instance_id, frame, z, x, y, media_type, chosen)
-    return Response(200, body, media_type)
+    return Response(200, body, media_type, VARY_ACCEPT)
 
 
 def get_series_frames(request: Request, app: App) -> Response:

@@ -63,6 +63,10 @@ def text_response(status: int, message: str, headers: dict[str, str] | None = No
     return Response(status, (message + "\n").encode(), "text/plain; charset=utf-8", dict(headers or {}))
 
 
+# On every answer whose format the Accept header chose: a shared cache must not hand one client's format to another.
+VARY_ACCEPT = {"Vary": "Accept"}
+
+
 def immutable_cache_control(authenticated: bool) -> str:
     """For a URL whose answer never changes (it names a version): `private` when Orthanc asks for credentials,
     so no shared cache keeps what only some may see."""

@@ -6,9 +6,10 @@ and the work moves on; their queues are bounded and a full queue refuses new wor
 
 - PreRenderer: once Orthanc reports a series stable (no new instance for StableAge seconds), every tile of its
   default plane that must be decoded and re-encoded (JPEG 2000, native, ...) is rendered into the disk cache,
-  smallest level first. It yields to interactive requests: it waits while any request is in flight or was
-  answered in the last IDLE_SECONDS, and after each tile sleeps so that its own time stays within
-  PreRenderCPUShare of one core. Progress is logged every tenth and shown by `progress()`.
+  as lossless WebP (browsers) and PNG (other clients), smallest level first. It yields to interactive requests:
+  it waits while any request is in flight or was answered in the last IDLE_SECONDS, and after each tile sleeps
+  so that its own time stays within PreRenderCPUShare of one core.
+  Progress is logged every tenth and shown by `progress()`.
 - FrameWarmer: when a pyramid is asked for, frame 0 of each of its instances is read once (the instance of
   each level's first tile, smallest level first, then the others): Orthanc parses a whole instance (10 MB and
   more for a base level) on its first frame, and the viewer's first tile of that level no longer pays it.
@@ -36,6 +37,9 @@ _POLL_SECONDS = 0.01
 _PROGRESS_KEPT = 256  # series whose pre-render progress is remembered
 _WARMED_KEPT = 4096  # instance versions whose first frame has been read
 _WARM_QUEUE = 256
+# What /wsi/tiles sends for a tile that must be re-encoded: lossless WebP to browsers, PNG to other clients
+# (accept.choose_tile_media_type). WebP first: the viewer's.
+RENDERED = ("image/webp", "image/png")
 
 
 class Activity:
@@ -186,14 +190,16 @@ class PreRenderer(_Worker):
         return not self._stopping.is_set()
 
     def _render(self, model: SeriesModel, level: int, tx: int, ty: int) -> int:
-        """Render one tile into the disk cache unless it goes out as stored or is there; 1 if rendered."""
+        """Render one tile into the disk cache, in each format a client may be sent (RENDERED), unless it goes
+        out as stored or is there already; 1 if rendered. The frame is decoded once (the service's pixel cache)."""
         frames = self._service.frames
         tile = frames.tile(model, level, tx, ty)
-        media_type = frames.stored_media_type(tile)
-        if tile.ref is None or media_type == "image/jpeg" or self._service.has_derivative(tile, media_type):
+        if tile.ref is None or frames.stored_media_type(tile) == "image/jpeg":
             return 0
-        self._service.tile_bytes(tile, media_type)
-        return 1
+        missing = [m for m in RENDERED if not self._service.has_derivative(tile, m)]
+        for media_type in missing:
+            self._service.tile_bytes(tile, media_type)
+        return int(bool(missing))
 
 
 def _positions(model: SeriesModel) -> Iterator[tuple[int, int, int]]:

@@ -28,6 +28,7 @@ from .archive import Archive
 from .cache import Memo
 from .disk_cache import DiskCache
 from .display import Window
+from .encoders import encode_webp_lossless
 from .errors import BadRequest, NotFound
 from .frame_levels import TILE_SIZE
 from .frame_map import frame_map
@@ -103,6 +104,9 @@ class SlideService:
 
     # ---- whole-slide images -----------------------------------------------------------------------
     def encode(self, pixels: np.ndarray, media_type: str, icc: bytes | None) -> bytes:
+        """A tile encoded; WebP lossless (IIIF's .webp, rendered elsewhere, is lossy)."""
+        if media_type == "image/webp":
+            return encode_webp_lossless(pixels, icc if pixels.ndim == 3 and pixels.shape[2] in (3, 4) else None)
         return encode_image(pixels, _FORMAT_OF[media_type], icc, self.jpeg_quality, self.png_level)
 
     def tile_bytes(self, tile: Tile, media_type: str) -> bytes:

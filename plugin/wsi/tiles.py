@@ -5,9 +5,18 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .accept import choose_media_type
+from .accept import choose_media_type, choose_tile_media_type
 from .errors import BadRequest, NotFound
-from .http import SEGMENT, Request, Response, content_etag, etag_matches, immutable_cache_control, json_response
+from .http import (
+    SEGMENT,
+    VARY_ACCEPT,
+    Request,
+    Response,
+    content_etag,
+    etag_matches,
+    immutable_cache_control,
+    json_response,
+)
 from .series import SeriesModel
 from .service import check_id
 
@@ -93,7 +102,7 @@ def _not_modified(response: Response, if_none_match: str | None) -> Response:
     """304 when the client holds this very answer (an unversioned URL's ETag)."""
     etag = response.headers.get("ETag")
     if if_none_match and etag and etag_matches(if_none_match, etag):
-        return Response(304, headers={"ETag": etag})
+        return Response(304, headers={"ETag": etag, **VARY_ACCEPT})
     return response
 
 
@@ -105,9 +114,9 @@ def _build_tile(request: Request, app: App, accept: str) -> tuple[SeriesModel, R
     headers = _cache_headers(request, app, model)
     tile = service.frames.tile(model, z, x, y, request.query.get("optical-path"), request.query.get("focal-plane"))
     # Stored JPEG goes out as stored; anything else is decoded and sent lossless unless asked otherwise.
-    media_type = choose_media_type(accept, service.frames.stored_media_type(tile))
+    media_type = choose_tile_media_type(accept, service.frames.stored_media_type(tile))
     body = service.tile_bytes(tile, media_type)
-    return model, Response(200, body, media_type, headers or {"ETag": content_etag(body)})
+    return model, Response(200, body, media_type, {**(headers or {"ETag": content_etag(body)}), **VARY_ACCEPT})
 
 
 def _cache_headers(request: Request, app: App, model: SeriesModel) -> dict[str, str]:
@@ -133,7 +142,7 @@ def get_associated(request: Request, app: App) -> Response:
     media_type = choose_media_type(request.header("accept"), "image/png", ("image/png", "image/jpeg"))
     body = app.service.associated_image(series_id, kind, media_type)
     # An overview (macro) image can be several MB as PNG: streamed where the SDK can (adapter.answer).
-    return Response(200, body, media_type, {"Cache-Control": TILE_CACHE_CONTROL},
+    return Response(200, body, media_type, {"Cache-Control": TILE_CACHE_CONTROL, **VARY_ACCEPT},
                     stream=app.settings.stream_large_answers)
 
 

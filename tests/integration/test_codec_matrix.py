@@ -82,6 +82,8 @@ def decode_answer(status: int, headers: dict[str, str], body: bytes, what: str) 
         return np.asarray(imagecodecs.png_decode(body))
     if media_type == "image/jpeg":
         return np.asarray(imagecodecs.jpeg8_decode(body))
+    if media_type == "image/webp":
+        return np.asarray(imagecodecs.webp_decode(body))
     raise AssertionError(f"{what}: unexpected {media_type}")
 
 
@@ -92,6 +94,9 @@ def as_rgb(pixels: np.ndarray) -> np.ndarray:
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+BROWSER_ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 
 
 def assert_pixels(got: np.ndarray, expected: np.ndarray, coding: ci.Coding, what: str) -> None:
@@ -119,8 +124,18 @@ def test_coding_is_served_right(served, written, name):
     w, (slide, frame_series) = written[name], ids[name]
     png = {"Accept": "image/png"}
 
-    got = decode_answer(*server.get(f"/wsi/tiles/{slide}/0/1/1", png), "tile 0/1/1")
+    status, headers, body = server.get(f"/wsi/tiles/{slide}/0/1/1", png)
+    got = decode_answer(status, headers, body, "tile 0/1/1")
     assert_pixels(got, tile_truth(w, 0, 1, 1), w.coding, "tile 0/1/1")
+    # A browser: a stored JPEG it can show goes out as stored; anything re-encoded as lossless WebP, whose
+    # pixels are the PNG's exactly (grey repeated into RGB: WebP has no grey).
+    status, headers, browser = server.get(f"/wsi/tiles/{slide}/0/1/1", {"Accept": BROWSER_ACCEPT})
+    assert status == 200 and headers["vary"] == "Accept"
+    if headers["content-type"] == "image/jpeg":
+        assert name.startswith(("1.2.4.50-", "1.2.4.51-8bit"))
+    else:
+        assert headers["content-type"] == "image/webp", headers
+        assert np.array_equal(decode_answer(status, headers, browser, "WebP tile"), as_rgb(got))
     # Default Accept: stored JPEG may go out as it is.
     got = decode_answer(*server.get(f"/wsi/tiles/{slide}/1/0/0"), "tile 1/0/0")
     assert_pixels(got, tile_truth(w, 1, 0, 0), w.coding, "tile 1/0/0")
@@ -178,7 +193,6 @@ def test_wheel_libraries_bind_to_their_own(tmp_path, monkeypatch):
 
 # ---- codec bugs seen in issue 7 --------------------------------------------------------------------------
 
-BROWSER_ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 RGB_JPEG = "1.2.840.10008.1.2.4.50-8bit-RGB".removeprefix("1.2.840.10008.")
 
 

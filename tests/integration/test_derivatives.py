@@ -1,7 +1,8 @@
 """The derivative disk cache and background pre-rendering, in real Orthancs.
 
 Decodes are counted from the plugin's debug log (WSI_LOG_LEVEL=DEBUG, Orthanc's log level verbose), as in
-test_single_flight.py. Slides are lossless JPEG 2000: every tile must be decoded and re-encoded as PNG.
+test_single_flight.py. Slides are lossless JPEG 2000: every tile must be decoded and re-encoded (PNG, or
+lossless WebP for browsers).
 """
 
 from __future__ import annotations
@@ -48,9 +49,13 @@ def verbose(running: OrthancServer) -> None:
     assert running.request("PUT", "/tools/log-level", b"verbose")[0] == 200
 
 
-def tile(running: OrthancServer, series: str, level: int, x: int, y: int) -> bytes:
-    status, headers, body = running.get(f"/wsi/tiles/{series}/{level}/{x}/{y}", {"Accept": "image/png"})
-    assert status == 200 and headers["content-type"] == "image/png", (status, body[:200])
+BROWSER_ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+
+
+def tile(running: OrthancServer, series: str, level: int, x: int, y: int, accept: str = "image/png",
+         media_type: str = "image/png") -> bytes:
+    status, headers, body = running.get(f"/wsi/tiles/{series}/{level}/{x}/{y}", {"Accept": accept})
+    assert status == 200 and headers["content-type"] == media_type, (status, body[:200])
     return body
 
 
@@ -169,12 +174,15 @@ def test_pre_render_runs_when_stable_shows_progress_and_fills_the_cache(tmp_path
         assert running.get_json(f"/wsi/pyramids/{series}")["PreRender"]["State"] in ("none", "queued", "running")
         done = wait_for(running, series, ("done",))
         assert done == {"State": "done", "Done": 16, "Total": 16, "Rendered": 16, "Failed": 0}
-        assert "pre-render of series" in running.log_path.read_text() and len(entries(cache)) == 16
+        # Each tile in both formats /wsi/tiles sends (lossless WebP to browsers, PNG to others), decoded once.
+        assert "pre-render of series" in running.log_path.read_text() and len(entries(cache)) == 32
         decodes = count(running, DECODED)
+        assert decodes == 16
         image = textured_image(1024, 768, seed=5)
         for x, y in ((0, 0), (3, 2), (1, 1)):  # served from disk, the stored pixels: no decode
             expected = image[y * 256:(y + 1) * 256, x * 256:(x + 1) * 256]
             assert np.array_equal(pixels(tile(running, series, 0, x, y)), expected)
+            assert np.array_equal(pixels(tile(running, series, 0, x, y, BROWSER_ACCEPT, "image/webp")), expected)
         assert tile(running, series, 1, 1, 1)
         assert count(running, DECODED) == decodes
 
@@ -215,11 +223,11 @@ def test_a_killed_writer_leaves_no_partial_entry(tmp_path: Path) -> None:
         running._process.wait()
     complete = entries(cache)
     assert complete
-    for path in complete:  # each named entry is whole: magic, key, then exactly its body (a PNG that decodes)
+    for path in complete:  # each named entry is whole: magic, key, then exactly its body (PNG or WebP, decodable)
         data = path.read_bytes()
         assert data.startswith(b"WSIDC1\n")
-        png = data[data.index(b"\x89PNG"):]
-        assert Image.open(io.BytesIO(png)).convert("RGB").size == (256, 256)
+        image = data[min(i for i in (data.find(b"\x89PNG"), data.find(b"RIFF")) if i > 0):]
+        assert Image.open(io.BytesIO(image)).convert("RGB").size == (256, 256)
     with server(tmp_path / "orthanc", cache) as again:  # and a restarted Orthanc serves them right
         expected = textured_image(2048, 1536, seed=5)[:256, :256]
         assert np.array_equal(pixels(tile(again, series, 0, 0, 0)), expected)

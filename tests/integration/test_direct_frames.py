@@ -133,11 +133,11 @@ def test_versioned_tiles_are_immutable_and_a_stale_version_is_404(orthanc: Ortha
 def test_unversioned_tiles_have_an_etag_and_answer_304(orthanc: OrthancServer, slides: dict[str, str]) -> None:
     url = f"/wsi/tiles/{slides['ours-jpeg']}/1/0/0"
     status, headers, body = orthanc.get(url)
-    assert status == 200 and "cache-control" not in headers
+    assert status == 200 and "cache-control" not in headers and headers["vary"] == "Accept"
     etag = headers["etag"]
     for _ in range(2):  # the second answer comes from the cache's fast path
         status, headers, body = orthanc.get(url, {"If-None-Match": etag})
-        assert status == 304 and headers["etag"] == etag and body == b""
+        assert status == 304 and headers["etag"] == etag and body == b"" and headers["vary"] == "Accept"
     status, headers, body = orthanc.get(url, {"If-None-Match": '"other"'})
     assert status == 200 and headers["etag"] == etag and body
     status, headers, _ = orthanc.get(url, {"Accept": "image/png", "If-None-Match": etag})

@@ -129,8 +129,10 @@ def test_jpeg_when_asked(orthanc, frames):
     assert status == 200 and headers["content-type"] == "image/jpeg"
     got = np.asarray(Image.open(io.BytesIO(body))).astype(np.float64)
     assert np.abs(got - photo.tile(1, 0, 0)).mean() < 3.0
-    status, _, _ = orthanc.get(f"/wsi/frames-tiles/{photo.instance_id}/0/1/0/0", {"Accept": "image/webp"})
-    assert status == 406
+    status, headers, body = orthanc.get(f"/wsi/frames-tiles/{photo.instance_id}/0/1/0/0", {"Accept": "image/webp"})
+    assert status == 200 and headers["content-type"] == "image/webp" and headers["vary"] == "Accept"
+    _, _, png = orthanc.get(f"/wsi/frames-tiles/{photo.instance_id}/0/1/0/0")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(body))), np.asarray(Image.open(io.BytesIO(png))))
 
 
 def test_errors(orthanc, frames):

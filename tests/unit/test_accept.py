@@ -1,5 +1,5 @@
 import pytest
-from wsi.accept import choose_media_type
+from wsi.accept import choose_media_type, choose_tile_media_type
 from wsi.errors import NotAcceptable
 
 
@@ -24,10 +24,12 @@ def test_choose_media_type(header, default, expected):
     assert choose_media_type(header, default) == expected
 
 
-@pytest.mark.parametrize("header", ["text/html", "image/webp", "image/*;q=0", "application/json, */*;q=0"])
+@pytest.mark.parametrize("header", ["text/html", "image/*;q=0", "application/json, */*;q=0"])
 def test_nothing_acceptable(header):
     with pytest.raises(NotAcceptable):
         choose_media_type(header, "image/jpeg")
+    with pytest.raises(NotAcceptable):
+        choose_tile_media_type(header, "image/png")
 
 
 @pytest.mark.parametrize("q", ["nan", "NaN", "inf", "-inf", "-1", "1e400", "9" * 5000, "0x1p3", "", " ",
@@ -71,3 +73,33 @@ def test_unreadable_elements_are_skipped(header, expected):
 def test_a_long_header_is_parsed_in_bounded_time():
     header = ", ".join(f"image/x-{i};q=0.{i % 10}" for i in range(5000)) + ", image/jpeg;q=0.1"
     assert choose_media_type(header, "image/png") == "image/jpeg"
+
+
+CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+FIREFOX = "image/avif,image/webp,*/*"
+SAFARI_14 = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5"
+
+
+@pytest.mark.parametrize(("header", "default", "expected"), [
+    (CHROME, "image/png", "image/webp"),  # a tile to re-encode: lossless WebP to browsers
+    (FIREFOX, "image/png", "image/webp"),
+    (SAFARI_14, "image/png", "image/webp"),
+    ("image/webp,image/*,*/*;q=0.8", "image/png", "image/webp"),  # the viewer's fetch (direct-frames.js)
+    (CHROME, "image/jpeg", "image/jpeg"),  # a stored JPEG goes out as stored
+    ("", "image/png", "image/png"),  # no header, */*, image/*: PNG, as before
+    ("*/*", "image/png", "image/png"),
+    ("image/*", "image/png", "image/png"),
+    ("image/png, image/webp;q=0.9", "image/png", "image/png"),  # WebP only at no lower a q than PNG
+    ("image/webp;q=0, image/*", "image/png", "image/png"),
+    ("image/webp", "image/png", "image/webp"),
+    ("image/webp", "image/jpeg", "image/webp"),  # only WebP: a stored JPEG is decoded and sent as WebP
+    ("image/jpeg, image/webp", "image/png", "image/jpeg"),  # asked JPEG (lossy) at the same q: the first offer
+    ("image/jp2", "image/png", "image/jp2"),
+    ("IMAGE/WEBP, image/png", "image/png", "image/webp"),
+])
+def test_choose_tile_media_type(header, default, expected):
+    assert choose_tile_media_type(header, default) == expected
+
+
+def test_webp_is_not_offered_where_the_route_does_not():
+    assert choose_tile_media_type(CHROME, "image/png", ("image/png", "image/jpeg")) == "image/png"

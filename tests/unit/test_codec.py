@@ -711,3 +711,26 @@ def test_native_modules_are_loaded_deep_bound_in_a_fresh_interpreter():
     failed = subprocess.run([sys.executable, "-c", late], cwd=plugin, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(plugin)})
     assert failed.returncode != 0 and "imported before" in failed.stderr
+
+
+@pytest.mark.parametrize("shape", [(256, 384, 3), (64, 48), (33, 17, 1)])
+def test_lossless_webp_is_exact_and_smaller_than_png(shape):
+    rng = np.random.default_rng(7)
+    smooth = np.cumsum(rng.integers(-2, 3, size=shape), axis=0)  # slide-like: neighbours alike
+    pixels = np.clip(smooth + 128, 0, 255).astype(np.uint8)
+    body = encoders.encode_webp_lossless(pixels)
+    with Image.open(io.BytesIO(body)) as image:
+        assert image.format == "WEBP" and image.mode == "RGB"
+        decoded = np.asarray(image)
+    grey = pixels if pixels.ndim == 2 else pixels[:, :, 0] if shape[-1] == 1 else None
+    expected = np.repeat(grey[:, :, None], 3, axis=2) if grey is not None else pixels
+    assert np.array_equal(decoded, expected)
+    if shape == (256, 384, 3):
+        assert len(body) < 0.8 * len(encoders.encode_png(pixels))
+
+
+def test_lossless_webp_carries_the_icc_profile():
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    pixels = np.full((16, 16, 3), (200, 120, 90), np.uint8)
+    with Image.open(io.BytesIO(encoders.encode_webp_lossless(pixels, icc))) as image:
+        assert image.info["icc_profile"] == icc and np.array_equal(np.asarray(image), pixels)
