@@ -43,6 +43,9 @@ def test_viewer_loads_every_tile_in_range_and_shows_the_slide(orthanc, slides, p
     assert log.answers, "no tile was requested"
     assert [a for a in log.answers if a[0] != 200] == []
     assert out_of_range(log, pyramid) == []
+    # JPEG 2000 must be re-encoded: the viewer asks as an <img> would and gets lossless WebP, not PNG.
+    plugin_types = {t for url, t in zip(log.urls, log.types, strict=True) if "/wsi/tiles/" in url}
+    assert plugin_types == ({"image/webp"} if kind == "jpeg2000" else set()), plugin_types
     shot = screenshot(page, artifacts / f"viewer-{kind}-fit.png")
     assert shot.std() > 15, "the screenshot is nearly uniform"
     assert page.locator("#label").inner_text() == f"{kind} slide"

@@ -60,6 +60,7 @@ class TileLog:
 
     answers: list[tuple[int, str, int, int, int]] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)  # same order as answers
+    types: list[str] = field(default_factory=list)  # their Content-Type, same order
     series: str = ""
     frames: dict[tuple[str, int], tuple[int, int, int, str]] = field(default_factory=dict)
     direct: list[str] = field(default_factory=list)
@@ -75,12 +76,14 @@ class TileLog:
             series, z, x, y = match.group(1), *map(int, match.groups()[1:])
             self.answers.append((response.status, series, z, x, y))
             self.urls.append(response.url)
+            self.types.append(response.headers.get("content-type", ""))
             return
         match = FRAME_URL.search(response.url)
         if match:
             z, x, y, choice = self.frames.get((match.group(1), int(match.group(2))), (-1, -1, -1, ""))
             self.answers.append((response.status, self.series, z, x, y))
             self.urls.append(response.url)
+            self.types.append(response.headers.get("content-type", ""))
             self.direct.append(response.url)
             self.choices[response.url] = choice
 
