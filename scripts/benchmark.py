@@ -52,6 +52,10 @@ CPP_PLUGIN = "/usr/share/orthanc/plugins/libOrthancWSI.so"
 DICOMIZER = "/usr/bin/OrthancWSIDicomizer"
 WIDTH, HEIGHT, TILE, LEVELS = 8192, 6144, 512, 5
 BROWSER_HEADERS = {"Accept-Encoding": "gzip, deflate"}
+# What our viewer's tile fetches send (webassets/direct-frames.js), as an <img> would: tiles ours must re-encode
+# then come as lossless WebP instead of PNG. The C++ plugin has no WebP: its viewer gets PNG.
+VIEWER_ACCEPT = {"Accept": "image/webp,image/*,*/*;q=0.8"}
+WEBP_SUFFIX = " -> WebP (viewer's Accept)"
 SEED = 20240611
 VERSION = "v2"  # of the synthetic slide: bump when tissue_image changes
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -538,7 +542,30 @@ def run_cold(server: Server, slides: list[Slide], plan: Plan, workdir: Path) -> 
             if len(runs) > 1:
                 median.note = "; ".join(filter(None, [f"median of {len(runs)}", median.note]))
             rows.append(median)
+            if server.kind == "ours" and slide.kind == "jpeg2000":
+                rows.append(run_cold_webp(server, slide, paths, c, plan, workdir))
     return rows
+
+
+def run_cold_webp(server: Server, slide: Slide, paths: list[str], c: int, plan: Plan, workdir: Path) -> Row:
+    """Ours as its viewer asks (lossless WebP): the same cold walk in a fresh process."""
+    with running(server, workdir) as client:
+        check_pyramid(client, slide)
+        row = measure(client, f"cold {webp_name(slide)}", server, paths, c, plan.cold_cap_s, "once", workdir,
+                      VIEWER_ACCEPT)
+        expect_media_type(client, paths[0], VIEWER_ACCEPT, "image/webp")
+        return row
+
+
+def expect_media_type(client: Client, path: str, headers: dict[str, str], media_type: str) -> None:
+    status, answer, body = client.request("GET", path, headers=headers)
+    if (status, answer.get("content-type")) != (200, media_type):
+        raise RuntimeError(f"GET {path} {headers}: {status} {answer.get('content-type')}, not {media_type}: "
+                           f"{body[:200]!r}")
+
+
+def webp_name(slide: Slide) -> str:
+    return NAMES[slide.kind].replace(" -> PNG", "") + WEBP_SUFFIX
 
 
 def run_warm(server: Server, slides: list[Slide], plan: Plan, workdir: Path, notes: list[str],
@@ -586,10 +613,12 @@ def run_prerendered(server: Server, slide: Slide, folder: Path, plan: Plan, work
     rows = []
     for c in plan.concurrency:
         paths = cold_paths(slide, server, c, plan.cold_limit[slide.kind])
-        with running(pre, workdir, db="db-prerender", keep_derivatives=True) as client:
-            check_pyramid(client, slide)
-            rows.append(measure(client, f"pre-rendered {NAMES[slide.kind]}", pre, paths, c, plan.cold_cap_s, "once",
-                                workdir))
+        for name, headers in ((NAMES[slide.kind], {}), (webp_name(slide), VIEWER_ACCEPT)):
+            with running(pre, workdir, db="db-prerender", keep_derivatives=True) as client:
+                check_pyramid(client, slide)
+                rows.append(measure(client, f"pre-rendered {name}", pre, paths, c, plan.cold_cap_s, "once", workdir,
+                                    headers))
+                expect_media_type(client, paths[0], headers, "image/webp" if headers else "image/png")
     return rows
 
 
@@ -652,7 +681,9 @@ def first_view_table(lines: list[str]) -> str:
 
 
 # Rows compared with another scenario of the C++ plugin than their own (it has no disk cache to fill).
-REFERENCE_SCENARIO = {"pre-rendered JPEG 2000 -> PNG": "cold JPEG 2000 -> PNG"}
+REFERENCE_SCENARIO = {"pre-rendered JPEG 2000 -> PNG": "cold JPEG 2000 -> PNG",
+                      f"pre-rendered JPEG 2000{WEBP_SUFFIX}": "cold JPEG 2000 -> PNG",
+                      f"cold JPEG 2000{WEBP_SUFFIX}": "cold JPEG 2000 -> PNG"}
 
 
 def table(rows: list[Row]) -> str:
