@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Deterministic profile of the tile paths, in-process: what our Python does per tile, by call counts.
 
-    .venv/bin/python scripts/profile_cold.py [--top N] [checkout ...]   (default: this one)
+    .venv/bin/python scripts/profile_cold.py [--top N] [--slide jpeg|jpeg2000] [--accept HEADER] [checkout ...]
 
 Wall-clock rates on a shared machine are noise; call counts are not. Each checkout's entry script
 (plugin/wsi_plugin.py) runs in a subprocess of its own on this checkout's fake `orthanc` module
 (tests/support/fake_orthanc_module.py), which answers what Orthanc's REST API would for:
 
-- the benchmark's JPEG slide (tests/.cache/bench/v2-jpeg-0, OrthancWSIDicomizer, made by scripts/benchmark.py),
+- the benchmark's JPEG slide (tests/.cache/bench/v2-jpeg-0, OrthancWSIDicomizer, made by scripts/benchmark.py), or
+  with `--slide jpeg2000` its lossless JPEG 2000 one (v2-jpeg2000-0: every tile decoded and re-encoded, as PNG, or
+  as lossless WebP with `--accept image/webp`),
   read with pydicom into Orthanc's `?short` JSON, file meta header, instance lists and raw frames;
 - a synthetic TILED_SPARSE level of 10,000 frames (per-frame plane positions), for the model build.
 
@@ -35,7 +37,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SLIDE = ROOT / "tests" / ".cache" / "bench" / "v2-jpeg-0"
+SLIDES = {"jpeg": ROOT / "tests" / ".cache" / "bench" / "v2-jpeg-0",
+          "jpeg2000": ROOT / "tests" / ".cache" / "bench" / "v2-jpeg2000-0"}
+SLIDE = SLIDES["jpeg"]
 SPARSE_FRAMES, SPARSE_TILE = 10_000, 256
 WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"
 BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
@@ -158,7 +162,9 @@ class Recorded(dict):
 def load_plugin(checkout: Path, resources: dict):
     from tests.support.fake_orthanc_module import FakeOrthancModule
 
-    fake = FakeOrthancModule("4.0", {"WholeSlideImaging": {"SeriesCheckSeconds": 3600}}, resources)
+    # No derivative cache: every cold round decodes (it would otherwise write into ./OrthancStorage).
+    section = {"SeriesCheckSeconds": 3600, "DerivativeCacheSizeMB": 0}
+    fake = FakeOrthancModule("4.0", {"WholeSlideImaging": section}, resources)
     sys.modules["orthanc"] = fake
     if importlib.util.find_spec("wsi.native") is not None:  # binding must precede numpy: not in this process
         importlib.import_module("wsi.native").bind_to_own_libraries = lambda *args, **kwargs: []
@@ -167,8 +173,11 @@ def load_plugin(checkout: Path, resources: dict):
     return fake
 
 
+ACCEPT: dict[str, str] = {}
+
+
 def get(fake, uri: str) -> int:
-    output = fake.call("GET", uri)
+    output = fake.call("GET", uri, ACCEPT if uri.startswith("/wsi/tiles/") else None)
     if output.sent is None or output.sent[0] != 200:
         raise SystemExit(f"{uri}: {output.sent and output.sent[:2]} {output.sent and output.sent[2][:200]!r}")
     return len(output.sent[2])
@@ -177,7 +186,9 @@ def get(fake, uri: str) -> int:
 def child(checkout: Path, data: Path, top: int) -> None:
     sys.path[:0] = [str(checkout / "plugin"), str(ROOT)]
     with open(data, "rb") as f:
-        stored, slide, sparse, paths = pickle.load(f)
+        stored, slide, sparse, paths, accept = pickle.load(f)
+    if accept:
+        ACCEPT["Accept"] = accept
     resources = Recorded(stored)
     resources.missing = set()
 
@@ -233,12 +244,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkouts", nargs="*", type=Path, default=[ROOT])
     parser.add_argument("--top", type=int, default=12, help="functions listed by own time (0: none)")
+    parser.add_argument("--slide", choices=sorted(SLIDES), default="jpeg", help="the benchmark slide to serve")
+    parser.add_argument("--accept", default="", help="Accept header of the tile requests (default: none)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child.resolve(), args.data, args.top)
         return
+    global SLIDE
+    SLIDE = SLIDES[args.slide]
     if not SLIDE.is_dir():
         raise SystemExit(f"{SLIDE} is missing: scripts/benchmark.py --quick makes it")
     resources: dict = {}
@@ -246,7 +261,7 @@ def main() -> None:
     sparse = sparse_resources(resources)
     with tempfile.TemporaryDirectory() as folder:
         data = Path(folder) / "resources.pickle"
-        data.write_bytes(pickle.dumps((resources, slide, sparse, paths)))
+        data.write_bytes(pickle.dumps((resources, slide, sparse, paths, args.accept)))
         for checkout in args.checkouts:
             rev = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h %s"], capture_output=True,
                                  text=True).stdout.strip()

@@ -64,13 +64,17 @@ class DiskCache:
         text = key_text(key)
         path = self._path(text)
         try:
-            with open(path, "rb") as file:
-                data = file.read()
-                modified = os.fstat(file.fileno()).st_mtime
+            # Unbuffered, head then body: the body is read straight into the bytes we answer with (a buffered
+            # read of the whole file, then a slice, copied a 350 kB tile once more: about 0.4 ms of 1.2).
+            with open(path, "rb", buffering=0) as file:
+                status = os.fstat(file.fileno())
+                head = file.read(_head_length(text))
+                body = file.read(max(0, status.st_size - len(head)))
+                modified = status.st_mtime
         except OSError:
             self.misses += 1
             return None
-        body = _unpack(data, text)
+        body = _unpack(head, body, text)
         if body is None:
             log.warning("derivative cache: %s is not a whole entry for its key: removed", path.name)
             with contextlib.suppress(OSError):
@@ -174,12 +178,16 @@ class DiskCache:
                 "UsedBytes": self._used, "BudgetBytes": self.budget_bytes}
 
 
-def _unpack(data: bytes, text: bytes) -> bytes | None:
-    """The body of a stored entry if it is whole and for this key; else None."""
+def _head_length(text: bytes) -> int:
+    return len(_MAGIC) + _HEAD.size + len(text)
+
+
+def _unpack(head: bytes, body: bytes, text: bytes) -> bytes | None:
+    """`body` if the entry read as `head` (magic, lengths, key) and `body` is whole and for this key; else None."""
     start = len(_MAGIC) + _HEAD.size
-    if len(data) < start or not data.startswith(_MAGIC):
+    if len(head) != _head_length(text) or not head.startswith(_MAGIC):
         return None
-    key_length, body_length = _HEAD.unpack_from(data, len(_MAGIC))
-    if data[start:start + key_length] != text or len(data) != start + key_length + body_length:
+    key_length, body_length = _HEAD.unpack_from(head, len(_MAGIC))
+    if key_length != len(text) or head[start:] != text or len(body) != body_length:
         return None
-    return data[start + key_length:]
+    return body
