@@ -53,7 +53,8 @@ DICOMIZER = "/usr/bin/OrthancWSIDicomizer"
 WIDTH, HEIGHT, TILE, LEVELS = 8192, 6144, 512, 5
 BROWSER_HEADERS = {"Accept-Encoding": "gzip, deflate"}
 # What our viewer's tile fetches send (webassets/direct-frames.js), as an <img> would: tiles ours must re-encode
-# then come as lossless WebP instead of PNG. The C++ plugin has no WebP: its viewer gets PNG.
+# then come as lossless WebP instead of PNG. The C++ plugin has no WebP: its viewer gets PNG. Those rows also ask
+# versioned URLs (`?version=`), as the viewer does.
 VIEWER_ACCEPT = {"Accept": "image/webp,image/*,*/*;q=0.8"}
 WEBP_SUFFIX = " -> WebP (viewer's Accept)"
 SEED = 20240611
@@ -409,14 +410,23 @@ def frame_map(client: Client, series: str) -> dict[tuple[str, int, int, int], tu
     return {(series, z, x, y): ref for z, w in enumerate(levels) for (x, y), ref in by_width[w].items()}
 
 
-def check_pyramid(client: Client, slide: Slide) -> None:
-    """Load each series' pyramid (so cold runs time tiles, not metadata) and check it matches the frames."""
+def check_pyramid(client: Client, slide: Slide) -> dict[str, str]:
+    """Load each series' pyramid (so cold runs time tiles, not metadata) and check it matches the frames; returns
+    each series' Version (ours only)."""
+    versions = {}
     for series in slide.series:
-        counts = client.json(f"/wsi/pyramids/{series}")["TilesCount"]
+        pyramid = client.json(f"/wsi/pyramids/{series}")
+        versions[series], counts = pyramid.get("Version", ""), pyramid["TilesCount"]
         for z, (tiles_x, tiles_y) in enumerate(counts):
             found = sum(1 for tile in slide.frames if tile[0] == series and tile[1] == z)
             if found != tiles_x * tiles_y:
                 raise RuntimeError(f"series {series} level {z}: {found} frames, pyramid says {tiles_x}x{tiles_y}")
+    return versions
+
+
+def versioned(paths: list[str], versions: dict[str, str]) -> list[str]:
+    """/wsi/tiles paths as our viewer asks them: with the series' version (immutable answers, no ETag)."""
+    return [f"{path}?version={versions[path.split('/')[3]]}" for path in paths]
 
 
 # ---- load ----------------------------------------------------------------------------------------------
@@ -550,7 +560,7 @@ def run_cold(server: Server, slides: list[Slide], plan: Plan, workdir: Path) -> 
 def run_cold_webp(server: Server, slide: Slide, paths: list[str], c: int, plan: Plan, workdir: Path) -> Row:
     """Ours as its viewer asks (lossless WebP): the same cold walk in a fresh process."""
     with running(server, workdir) as client:
-        check_pyramid(client, slide)
+        paths = versioned(paths, check_pyramid(client, slide))
         row = measure(client, f"cold {webp_name(slide)}", server, paths, c, plan.cold_cap_s, "once", workdir,
                       VIEWER_ACCEPT)
         expect_media_type(client, paths[0], VIEWER_ACCEPT, "image/webp")
@@ -615,10 +625,11 @@ def run_prerendered(server: Server, slide: Slide, folder: Path, plan: Plan, work
         paths = cold_paths(slide, server, c, plan.cold_limit[slide.kind])
         for name, headers in ((NAMES[slide.kind], {}), (webp_name(slide), VIEWER_ACCEPT)):
             with running(pre, workdir, db="db-prerender", keep_derivatives=True) as client:
-                check_pyramid(client, slide)
-                rows.append(measure(client, f"pre-rendered {name}", pre, paths, c, plan.cold_cap_s, "once", workdir,
+                versions = check_pyramid(client, slide)
+                asked = versioned(paths, versions) if headers else paths
+                rows.append(measure(client, f"pre-rendered {name}", pre, asked, c, plan.cold_cap_s, "once", workdir,
                                     headers))
-                expect_media_type(client, paths[0], headers, "image/webp" if headers else "image/png")
+                expect_media_type(client, asked[0], headers, "image/webp" if headers else "image/png")
     return rows
 
 
