@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +54,14 @@ def _disk_cache(settings: Settings) -> DiskCache | None:
         return None
 
 
+def use_decode_threads(threads: int) -> None:
+    """OpenJPEG reads OPJ_NUM_THREADS each time it creates a decoder (imagecodecs' `numthreads` argument had no
+    effect, measured): 2 threads halve a 512x512 lossless frame's decode (58 -> 30 ms) for the same CPU time."""
+    os.environ["OPJ_NUM_THREADS"] = str(threads)
+
+
 def build_app(settings: Settings, orthanc: OrthancReader) -> App:
+    use_decode_threads(settings.decode_threads)
     limits = FrameLimits(settings.max_frame_pixels, settings.max_whole_pixel_data_mb << 20)
     service = SlideService(orthanc, settings.cache_size_mb * 1024 * 1024, settings.series_check_seconds,
                            settings.jpeg_quality, settings.png_compression_level, limits=limits,

@@ -23,6 +23,7 @@ class Settings:
     frame_cache_size_mb: int = 256  # decoded levels of on-the-fly frame pyramids (frame_levels.py)
     jpeg_quality: int = 90
     png_compression_level: int = 1
+    decode_threads: int = 2  # OpenJPEG threads per JPEG 2000 frame (OPJ_NUM_THREADS)
     iiif_max_width: int = 10000
     iiif_max_height: int = 10000
     iiif_max_area: int = 10_000_000  # Cantaloupe's max_pixels; memory and time grow with it (docs/limits.md)
@@ -70,6 +71,7 @@ _KEYS: dict[str, tuple[str, type, str]] = {
     "FrameCacheSizeMB": ("frame_cache_size_mb", int, "a whole number of megabytes (0 to 65536)"),
     "JpegQuality": ("jpeg_quality", int, "a whole number from 1 to 100"),
     "PngCompressionLevel": ("png_compression_level", int, "a whole number from 0 to 9"),
+    "DecodeThreads": ("decode_threads", int, "a whole number from 1 to 16"),
     "IIIFMaxWidth": ("iiif_max_width", int, "a positive whole number of pixels"),
     "IIIFMaxHeight": ("iiif_max_height", int, "a positive whole number of pixels"),
     "IIIFMaxArea": ("iiif_max_area", int, "a positive whole number of pixels"),
@@ -108,6 +110,7 @@ _KEYS: dict[str, tuple[str, type, str]] = {
 _RANGES: dict[str, tuple[float, float]] = {
     "cache_size_mb": (0, 65536), "frame_cache_size_mb": (0, 65536), "jpeg_quality": (1, 100),
     "png_compression_level": (0, 9),
+    "decode_threads": (1, 16),
     "iiif_max_width": (1, 1 << 30), "iiif_max_height": (1, 1 << 30), "iiif_max_area": (1, 1 << 40),
     "iiif_max_upscale": (1, 100), "iiif_max_concurrent_renders": (1, 64),
     "iiif_large_render_pixels": (4096, 1 << 40), "iiif_render_queue_seconds": (0, 600),

@@ -165,7 +165,7 @@ class PreRenderer(_Worker):
                 self._set(series_id, State="stopped", Done=done - 1)
                 log.warning("pre-render of series %s stopped at %d of %d tiles", series_id, done - 1, len(positions))
                 return
-            began = time.monotonic()
+            began = time.process_time()
             try:
                 rendered += self._render(model, level, tx, ty)
             except Exception as error:  # a damaged frame must not stop the rest
@@ -176,8 +176,10 @@ class PreRenderer(_Worker):
             if done * 10 // len(positions) != (done - 1) * 10 // len(positions):
                 log.info("pre-render of series %s: %d of %d tiles (%d rendered)", series_id, done, len(positions),
                          rendered)
-            # Our time stays within cpu_share of one core: sleep (1 - share) / share of what the tile took.
-            self._stopping.wait((time.monotonic() - began) * (1 - self._cpu_share) / self._cpu_share)
+            # Our time stays within cpu_share of one core: sleep (1 - share) / share of the CPU time the tile took.
+            # The process's CPU time: a frame decodes on several threads (DecodeThreads), and nothing else runs
+            # meanwhile (we only start when no request is in flight).
+            self._stopping.wait((time.process_time() - began) * (1 - self._cpu_share) / self._cpu_share)
         self._set(series_id, State="done")
         log.info("pre-render of series %s done: %d tiles rendered, %d failed, in %.1f s", series_id, rendered,
                  failed, time.monotonic() - started)

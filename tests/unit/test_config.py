@@ -99,3 +99,18 @@ def test_memory_limits_have_safe_defaults_and_are_read():
     assert (settings.max_frame_pixels, settings.max_whole_pixel_data_mb) == (4096, 1)
     assert settings.malloc_mmap_threshold_kb == 0
     assert settings.repair_callback_leak is False
+
+
+def test_decode_threads_default_to_two_reach_openjpeg_and_are_bounded(monkeypatch):
+    from wsi.app import use_decode_threads
+
+    assert load_settings({}).decode_threads == 2
+    assert load_settings({"WholeSlideImaging": {"DecodeThreads": 1}}).decode_threads == 1
+    for bad in (0, 17, "2", 1.5):
+        with pytest.raises(ConfigError, match="DecodeThreads"):
+            load_settings({"WholeSlideImaging": {"DecodeThreads": bad}})
+    monkeypatch.setenv("OPJ_NUM_THREADS", "1")  # restored after the test
+    use_decode_threads(3)
+    import os
+
+    assert os.environ["OPJ_NUM_THREADS"] == "3"
