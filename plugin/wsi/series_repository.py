@@ -239,7 +239,15 @@ class SeriesRepository:
         return version
 
     def transfer_syntax(self, instance_id: str) -> str:
-        # The metadata is empty for HTJ2K and JPEG XL in Orthanc 1.10; the file meta header never is.
+        """The instance's transfer syntax: Orthanc's metadata (a database read, 0.02 ms), else the file meta
+        header (Orthanc reads the file for it: 0.2-2 ms). Orthanc 1.10 leaves the metadata empty for HTJ2K
+        and JPEG XL; the header never is."""
+        try:
+            syntax = self._orthanc.get_bytes(f"/instances/{instance_id}/metadata/TransferSyntax").decode().strip()
+        except NotFound:
+            syntax = ""
+        if syntax:
+            return syntax
         header = self._orthanc.get_json(f"/instances/{instance_id}/header?short")
         return TagReader(header).text(TRANSFER_SYNTAX_UID).strip("\0 ")  # a UID is padded with NUL
 

@@ -143,8 +143,10 @@ class SlideService:
         return self.disk is not None and tile.ref is not None and self.disk.get(self._tile_key(tile, media_type)) \
             is not None
     def frame_map(self, model: SeriesModel) -> list[dict]:
-        """Where a browser finds the tiles it may fetch from Orthanc itself (frame_map.py), once per version."""
-        return self._facts.get_or_compute(("frame-map", model.series_id, model.version),
+        """Where a browser finds the tiles it may fetch from Orthanc itself (frame_map.py), once per version and
+        again when an instance's first frame is found failing (FrameSource.check_first_frame)."""
+        key = ("frame-map", model.series_id, model.version, self.frames.rejected_in(model))
+        return self._facts.get_or_compute(key,
                                           lambda: frame_map(model, lambda i: self.frames.goes_out_as_stored(model, i)),
                                           lambda levels: 512 + 64 * sum(
                                               len(lv["Full"]) + 2 * len(lv.get("Sparse", {}).get("Tiles", ()))
