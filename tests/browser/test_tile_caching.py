@@ -129,8 +129,8 @@ def test_a_mapped_frame_the_browser_cannot_decode_is_asked_of_the_plugin(browser
         shots = {}
         for direct in ("1", "0"):
             page = browser.new_page()
-            errors: list = []
-            page.on("pageerror", errors.append)
+            errors: list[str] = []
+            page.on("pageerror", lambda error, seen=errors: seen.append(str(error)))
             try:
                 log = open_viewer(page, base, series, x=512, y=384, zoom=0.5, rotation=0, drawer="canvas",
                                   direct=direct)
