@@ -73,7 +73,7 @@ class SlideService:
         # One frame's levels may take the whole budget (a 8000 x 6000 photograph: 192 MB): evicting the others
         # is what keeps panning over it cheap.
         levels = Memo(frame_cache_bytes, largest_share=1)
-        self.series = SeriesRepository(orthanc, facts, series_check_seconds, clock)
+        self.series = SeriesRepository(orthanc, facts, series_check_seconds, clock, disk)
         self.frames = FrameSource(orthanc, self.series, pixels, facts, limits or FrameLimits())
         self.radiology = RadiologyFrames(orthanc, self.series, self.frames, levels, facts, frame_builds,
                                          frame_build_wait_seconds)
