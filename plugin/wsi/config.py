@@ -50,7 +50,8 @@ class Settings:
     pre_render: bool = False  # render a whole-slide series' decoded tiles in the background once Orthanc says stable
     pre_render_cpu_share: float = 0.25  # of one core, at most, while rendering
     pre_render_queue: int = 16  # series waiting to be pre-rendered; more are refused (logged)
-    warm_first_frames: bool = True  # read frame 0 of each instance when a pyramid is asked for (prerender.py)
+    # read frame 0 of each instance when a pyramid is asked for, checking its header for the frame map (prerender.py)
+    warm_first_frames: bool = True
     # Orthanc asks clients for credentials (or an authorization plugin decides): answers are then cached only by
     # the browser (Cache-Control: private), never by a shared cache. Read from Orthanc's own options.
     authenticated: bool = False

@@ -1,4 +1,5 @@
-"""DiskCache: encoded derivatives (tiles decoded and re-encoded, IIIF renders) kept on disk under a byte budget.
+"""DiskCache: encoded derivatives (tiles decoded and re-encoded, IIIF renders) kept on disk under a byte budget,
+and the instance tags a slide's model is built from (SeriesRepository._model_tags: dear for Orthanc to make).
 
 Shared safely by several Orthancs (one host, or a folder all mount) and across restarts:
 - an entry's file name is the SHA-256 of its key, and every key carries the version (FileUuid) of what it was

@@ -3,7 +3,12 @@
 Published with the pyramid (`/wsi/pyramids/{series}`, key "FrameMap"), so a viewer fetches such tiles from
 Orthanc's own `/instances/{id}/frames/{n}/raw` (served by Orthanc's C++ code, no Python on the way) and only
 the others through `/wsi/tiles`. An instance is listed only when `/wsi/tiles` would send its frames exactly as
-stored: the same bytes, so the same pixels (see `DirectVerdict`). Per level, as DICOM stores them:
+stored: the same bytes, so the same pixels (see `DirectVerdict`). The verdict is made from the tags alone, so the
+pyramid request reads no frame (Orthanc would parse each whole instance for it); the JPEG header of each
+instance's first frame is checked afterwards, when the FrameWarmer reads that frame anyway
+(FrameSource.check_first_frame), and an instance whose header fails leaves the maps built from then on. A viewer
+that got such an instance earlier falls back to `/wsi/tiles` when the browser cannot decode the frame
+(webassets/direct-frames.js). Per level, as DICOM stores them:
 
   "Full":   TILED_FULL instances (and parts of concatenations) as arithmetic, one entry per instance:
             frame = ((path * planes + plane) * TilesY + ty) * TilesX + tx - Offset, within [0, Count)
@@ -19,7 +24,7 @@ from collections.abc import Callable
 from .frames import FullBlock
 from .series import SeriesModel
 
-# Whether the frames of an instance go out as stored (same bytes as /wsi/tiles would send).
+# Whether the frames of an instance go out as stored (same bytes as /wsi/tiles would send), without reading a frame.
 DirectVerdict = Callable[[str], bool]
 
 

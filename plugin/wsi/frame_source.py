@@ -8,6 +8,8 @@ each time a frame is read from Orthanc and decoded (the integration test counts 
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,9 +17,9 @@ import numpy as np
 from . import codec
 from .cache import Memo, SingleFlight
 from .colour import is_srgb_profile
-from .errors import BadRequest, NotFound, UnsupportedFeature, WsiError
+from .errors import BadRequest, DecodeError, NotFound, UnsupportedFeature, WsiError
 from .frames import FrameRef
-from .markers import embed_icc_in_jpeg
+from .markers import embed_icc_in_jpeg, jpeg_header
 from .series import LevelModel, SeriesModel
 from .series_repository import OrthancReader, SeriesRepository
 from .stored_file import StoredFile, parse_stored_file
@@ -25,6 +27,7 @@ from .stream_headers import DEFAULT_MAX_FRAME_PIXELS
 
 log = logging.getLogger(__name__)
 
+_REJECTED_KEPT = 4096  # instance versions whose first frame failed the verdict (rare: a few bytes each)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class FrameSource:
         self._facts = facts  # pixel formats, ICC profiles
         self._raw_reads = SingleFlight()
         self._stored_reads = SingleFlight()  # whole stored files of replaced instances
+        # (instance, version) whose first frame failed the per-frame verdict: left out of frame maps
+        self._rejected: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
 
     # ---- where a tile is --------------------------------------------------------------------------
     @staticmethod
@@ -193,11 +199,12 @@ class FrameSource:
         return embed_icc_in_jpeg(raw, icc) if icc else raw
 
     def goes_out_as_stored(self, model: SeriesModel, instance_id: str) -> bool:
-        """Whether every tile of the instance goes out exactly as stored (the frame map, frame_map.py): 8-bit JPEG a
-        browser shows right, no ICC profile to embed, not labelled RGB (a browser then needs markers that declare
-        RGB, decided frame by frame), its frames not stored again through another Orthanc sharing the database (whose
-        frame route here would answer the old file: `SeriesRepository.replaced`), and its first frame passing the
-        per-frame verdict (`_frame_passes`)."""
+        """Whether every tile of the instance goes out exactly as stored (the frame map, frame_map.py), decided
+        from what the pyramid already knows, without reading a frame: 8-bit JPEG a browser shows right, no ICC
+        profile to embed, not labelled RGB (a browser then needs markers that declare RGB, decided frame by
+        frame), its frames not stored again through another Orthanc sharing the database (whose frame route here
+        would answer the old file: `SeriesRepository.replaced`), and its first frame not found failing the
+        per-frame verdict (`check_first_frame`, run by the FrameWarmer after the pyramid is first asked for)."""
         try:
             fmt = self.slide_format(model, instance_id)
             if not codec.can_pass_through_jpeg(fmt) or fmt.photometric == "RGB" or self.icc_profile(model):
@@ -205,9 +212,31 @@ class FrameSource:
             version = model.versions.get(instance_id, "")
             if self._series.replaced(instance_id, version):
                 return False  # this Orthanc's own frame route may still answer the old file (scale-out)
-            return self._frame_passes(instance_id, version, fmt, self.raw_frame(instance_id, 0, version, fmt))
+            return (instance_id, version) not in self._rejected
         except WsiError:
             return False  # the tiles then come through /wsi/tiles, which says what is wrong
+
+    def rejected_in(self, model: SeriesModel) -> tuple[str, ...]:
+        """The slide's instances whose first frame failed `check_first_frame`: part of the frame map's key."""
+        return tuple(i for i, v in model.versions.items() if (i, v) in self._rejected)
+
+    def check_first_frame(self, model: SeriesModel, instance_id: str) -> None:
+        """Read frame 0 of the instance (Orthanc parses the whole instance on its first frame: the viewer's first
+        tile there no longer pays it) and, for an instance the frame map lists, walk its header: one that fails
+        the per-frame verdict (a lossless or 12-bit stream under a baseline label, a size unlike the tags') is
+        left out of the frame maps built from now on. A viewer that got it earlier falls back to /wsi/tiles on
+        the browser's decoding error (webassets/direct-frames.js)."""
+        version = model.versions.get(instance_id, "")
+        fmt = self.slide_format(model, instance_id)
+        listed = self.goes_out_as_stored(model, instance_id)
+        raw = self.raw_frame(instance_id, 0, version, fmt)
+        if listed and not self._frame_passes(instance_id, version, fmt, raw):
+            log.warning("instance %s: its first frame is not a JPEG a browser shows as stored (%s): its tiles "
+                        "now come through /wsi/tiles only", instance_id, _describe_jpeg(raw))
+            with self._lock:
+                self._rejected[(instance_id, version)] = None
+                while len(self._rejected) > _REJECTED_KEPT:
+                    self._rejected.popitem(last=False)
 
     def _frame_passes(self, instance_id: str, version: str, fmt: codec.PixelFormat, raw: bytes) -> bool:
         """codec.can_pass_through_jpeg(fmt, raw), its header walked once per distinct header: the frames of one
@@ -277,3 +306,13 @@ class FrameSource:
                     y, x = ty * level.tile_height, tx * level.tile_width
                     out[y:y + tile.shape[0], x:x + tile.shape[1]] = tile[: out.shape[0] - y, : out.shape[1] - x]
         return out[: level.height, : level.width]
+
+
+def _describe_jpeg(data: bytes) -> str:
+    """A stored frame's JPEG header in a few words, for the log."""
+    try:
+        header = jpeg_header(data)
+    except DecodeError:
+        return "no readable JPEG header"
+    return f"SOF 0x{header.sof:02X}, {header.precision}-bit, {header.components} components, " \
+           f"{header.width}x{header.height}"

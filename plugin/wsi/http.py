@@ -52,10 +52,12 @@ class Response:
 
 
 def json_response(payload: object, status: int = 200, content_type: str = "application/json",
-                  headers: dict[str, str] | None = None) -> Response:
+                  headers: dict[str, str] | None = None, indent: int | None = 2) -> Response:
+    """`indent=None` for large answers: Python's json encodes indented output in Python, not C (6 ms instead of
+    0.3 ms for a pyramid whose frame map lists 257 sparse frames)."""
     import json
 
-    body = json.dumps(payload, indent=2).encode()
+    body = json.dumps(payload, indent=indent).encode()
     return Response(status, body, content_type, dict(headers or {}))
 
 

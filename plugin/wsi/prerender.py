@@ -13,6 +13,8 @@ and the work moves on; their queues are bounded and a full queue refuses new wor
 - FrameWarmer: when a pyramid is asked for, frame 0 of each of its instances is read once (the instance of
   each level's first tile, smallest level first, then the others): Orthanc parses a whole instance (10 MB and
   more for a base level) on its first frame, and the viewer's first tile of that level no longer pays it.
+  The same read checks the frame's JPEG header for the frame map, which the pyramid request decides from the
+  tags alone (FrameSource.check_first_frame: an instance whose first frame fails leaves the map).
   It too waits for a quiet moment before each read: orthanc-python 4.0 holds the GIL during the read, so a
   parse would otherwise stall the viewer's first burst of top-level tiles.
 """
@@ -254,6 +256,6 @@ class FrameWarmer(_Worker):
             if self._stopping.wait(_POLL_SECONDS):
                 return
         try:
-            self._frames.raw_frame(instance_id, 0, model.versions.get(instance_id, ""), fmt)
+            self._frames.check_first_frame(model, instance_id)
         except Exception as error:  # the tile request will say what is wrong
             log.debug("warming frame 0 of instance %s: %s", instance_id, error)

@@ -6,6 +6,7 @@ multi-values joined by backslashes, sequences as lists of dicts) and its transfe
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -285,12 +286,27 @@ def build_series_model(series_id: str, records: list[InstanceRecord]) -> SeriesM
 
 
 def _series_optical_paths(volumes: list[InstanceRecord], base: InstanceRecord) -> list[OpticalPath]:
-    """Every optical path of the levels, those of the finest level (and its ICC profile) first."""
+    """Every optical path of the levels, those of the finest level first.
+
+    A path's ICC profile is read from the smallest instance that holds one for it: an optical path identifier
+    names one path, whose profile is the same in every instance, and Orthanc parses a whole instance to answer
+    one element (24 ms for a 10 MB base level, well under 1 ms for a top level).
+    """
     found: dict[str, OpticalPath] = {}
     for record in [base, *volumes]:
         for path in _optical_paths(record.reader, record.instance_id):
             found.setdefault(path.identifier, path)
+    for record in sorted(volumes, key=_stored_pixels, reverse=True):  # the smallest last: it decides
+        for path in _optical_paths(record.reader, record.instance_id):
+            first = found[path.identifier]
+            if path.icc_source is not None and first.icc_source is not None:
+                found[path.identifier] = dataclasses.replace(first, icc_source=path.icc_source)
     return list(found.values())
+
+
+def _stored_pixels(record: InstanceRecord) -> int:
+    get = record.reader
+    return max(1, get.integer(NUMBER_OF_FRAMES, 1)) * get.integer(ROWS) * get.integer(COLUMNS)
 
 
 def _associated(records: list[InstanceRecord]) -> dict[str, LevelModel]:

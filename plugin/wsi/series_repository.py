@@ -8,6 +8,8 @@ database do not tell us). Everything from a URL is validated before it reaches a
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import re
 import threading
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 
 from .cache import Memo, SingleFlight
 from .dicom_tags import NUMBER_OF_FRAMES, TRANSFER_SYNTAX_UID, TagReader
+from .disk_cache import DiskCache
 from .errors import BadRequest, NotFound, UpstreamError
 from .series import WSI_SOP_CLASS, InstanceRecord, Revision, SeriesModel, build_series_model
 
@@ -59,8 +62,9 @@ class SeriesState:
 
 class SeriesRepository:
     def __init__(self, orthanc: OrthancReader, facts: Memo, check_seconds: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, disk: DiskCache | None = None) -> None:
         self._orthanc = orthanc
+        self._disk = disk  # the derivative cache: instance tags survive restarts there (`_model_tags`)
         self._facts = facts  # instance tags, by instance version
         self._clock = clock
         self._check_seconds = check_seconds
@@ -166,13 +170,31 @@ class SeriesRepository:
         first = revision[0][0]
         if self._orthanc.get_bytes(f"/instances/{first}/metadata/SopClassUid").decode() != WSI_SOP_CLASS:
             return None
-        records = [InstanceRecord(i, self._orthanc.get_json(f"/instances/{i}/tags?short"), self.transfer_syntax(i),
-                                  version) for i, version in revision]
+        records = [InstanceRecord(i, self._model_tags(i, version), self.transfer_syntax(i), version)
+                   for i, version in revision]
         model = build_series_model(series_id, records)
         if model is not None:
             log.info("series %s: %d levels, %d optical paths, %d focal planes", series_id, len(model.levels),
                      len(model.optical_paths), len(model.focal_planes_um))
         return model
+
+    def _model_tags(self, instance_id: str, version: str) -> dict:
+        """The instance's tags as the model reads them, kept on disk (the derivative cache) under its stored file:
+        Orthanc spends about 0.05 ms per frame on them (each frame's functional group: 10-20 ms for a slide of
+        250 frames), which every Orthanc process would pay again on its first pyramid of the slide."""
+        uri = f"/instances/{instance_id}/tags?short"
+        if self._disk is None or not version:
+            return self._orthanc.get_json(uri)
+        key = ("model-tags", instance_id, version)
+        found = self._disk.get(key)
+        if found is not None:
+            with contextlib.suppress(ValueError):
+                return json.loads(found)
+        log.debug("reading the tags of instance %s", instance_id)
+        body = self._orthanc.get_bytes(uri)
+        tags = json.loads(body)
+        self._disk.put(key, body)
+        return tags
 
     def series_model(self, series_id: str) -> SeriesModel | None:
         """The whole-slide model (None for another kind of series); NotFound for no series."""
@@ -239,7 +261,15 @@ class SeriesRepository:
         return version
 
     def transfer_syntax(self, instance_id: str) -> str:
-        # The metadata is empty for HTJ2K and JPEG XL in Orthanc 1.10; the file meta header never is.
+        """The instance's transfer syntax: Orthanc's metadata (a database read, 0.02 ms), else the file meta
+        header (Orthanc reads the file for it: 0.2-2 ms). Orthanc 1.10 leaves the metadata empty for HTJ2K
+        and JPEG XL; the header never is."""
+        try:
+            syntax = self._orthanc.get_bytes(f"/instances/{instance_id}/metadata/TransferSyntax").decode().strip()
+        except NotFound:
+            syntax = ""
+        if syntax:
+            return syntax
         header = self._orthanc.get_json(f"/instances/{instance_id}/header?short")
         return TagReader(header).text(TRANSFER_SYNTAX_UID).strip("\0 ")  # a UID is padded with NUL
 

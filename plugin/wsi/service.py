@@ -74,7 +74,7 @@ class SlideService:
         # One frame's levels may take the whole budget (a 8000 x 6000 photograph: 192 MB): evicting the others
         # is what keeps panning over it cheap.
         levels = Memo(frame_cache_bytes, largest_share=1)
-        self.series = SeriesRepository(orthanc, facts, series_check_seconds, clock)
+        self.series = SeriesRepository(orthanc, facts, series_check_seconds, clock, disk)
         self.frames = FrameSource(orthanc, self.series, pixels, facts, limits or FrameLimits())
         self.radiology = RadiologyFrames(orthanc, self.series, self.frames, levels, facts, frame_builds,
                                          frame_build_wait_seconds)
@@ -147,8 +147,10 @@ class SlideService:
         return self.disk is not None and tile.ref is not None and self.disk.get(self._tile_key(tile, media_type)) \
             is not None
     def frame_map(self, model: SeriesModel) -> list[dict]:
-        """Where a browser finds the tiles it may fetch from Orthanc itself (frame_map.py), once per version."""
-        return self._facts.get_or_compute(("frame-map", model.series_id, model.version),
+        """Where a browser finds the tiles it may fetch from Orthanc itself (frame_map.py), once per version and
+        again when an instance's first frame is found failing (FrameSource.check_first_frame)."""
+        key = ("frame-map", model.series_id, model.version, self.frames.rejected_in(model))
+        return self._facts.get_or_compute(key,
                                           lambda: frame_map(model, lambda i: self.frames.goes_out_as_stored(model, i)),
                                           lambda levels: 512 + 64 * sum(
                                               len(lv["Full"]) + 2 * len(lv.get("Sparse", {}).get("Tiles", ()))

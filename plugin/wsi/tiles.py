@@ -76,7 +76,7 @@ def get_pyramid(request: Request, app: App) -> Response:
         app.warmer.warm(model)
     if app.prerender is not None:
         body["PreRender"] = app.prerender.progress(series_id) or {"State": "none"}
-    return json_response(body, headers={"Cache-Control": "no-cache"})
+    return json_response(body, headers={"Cache-Control": "no-cache"}, indent=None)  # the frame map can be long
 
 
 def cached_tile(app: App, uri: str, request: dict) -> Response | None:

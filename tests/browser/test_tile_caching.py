@@ -3,12 +3,18 @@ browser never asks twice for a tile (pan away and back, zoom out and in), and a 
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from tests.browser.viewer_page import hide_overlays, open_viewer, screenshot, wait_loaded
+from tests.browser.viewer_page import hide_overlays, open_viewer, pyramid_of, screenshot, wait_loaded
+from tests.support.orthanc_server import OrthancServer
 from tests.support.source import textured_image
-from tests.support.writer import write_slide
+from tests.support.writer import recode_as_lossless_jpeg, write_slide
+
+PLUGIN = Path(__file__).resolve().parents[2] / "plugin" / "wsi_plugin.py"
 
 pytestmark = pytest.mark.integration
 
@@ -102,3 +108,42 @@ def test_a_refused_frame_from_orthanc_is_asked_of_the_plugin(orthanc, slides, pa
     assert refused and len(through_plugin) >= len(refused)
     assert all(status == 200 for status, *_ in log.answers if status != 403)
     assert page.evaluate("wsiViewer.failedTiles") == 0
+
+
+def test_a_mapped_frame_the_browser_cannot_decode_is_asked_of_the_plugin(browser, tmp_path, artifacts):
+    """The frame map is decided from the tags; a first frame whose header fails is found only when the FrameWarmer
+    reads it (test_direct_frames.py). Until then a viewer may get such an instance as direct frames: here lossless
+    JPEG under the baseline label, kept in the map for good by WarmFirstFrames off. Chromium cannot decode them,
+    the viewer asks /wsi/tiles instead, and the slide shows as it does without direct frames."""
+    files = write_slide(tmp_path / "slide", textured_image(1024, 768, seed=41))
+    recode_as_lossless_jpeg(files[1])
+    server = OrthancServer(PLUGIN, storage_dir=tmp_path / "orthanc")
+    server.config["WholeSlideImaging"] = {"WarmFirstFrames": False, "VirtualEnv": sys.prefix}
+    with server:
+        series = server.upload_series(files)
+        base = server.url + "/"
+        bad = {i["ID"] for i in server.get_json(f"/series/{series}/instances")
+               if i["MainDicomTags"].get("InstanceNumber") == "2"}
+        assert bad and all(bad == {entry["Instance"] for entry in pyramid_of(base, series)["FrameMap"][1]["Full"]}
+                           for _ in range(2))
+        shots = {}
+        for direct in ("1", "0"):
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error, seen=errors: seen.append(str(error)))
+            try:
+                log = open_viewer(page, base, series, x=512, y=384, zoom=0.5, rotation=0, drawer="canvas",
+                                  direct=direct)
+                hide_overlays(page)
+                page.evaluate("wsiViewer.viewer.controls.forEach((c) => { c.element.style.display = 'none'; })")
+                shots[direct] = screenshot(page, artifacts / f"direct-undecodable-{direct}.png")
+                assert page.evaluate("wsiViewer.failedTiles") == 0 and not errors
+                assert all(status == 200 for status, *_ in log.answers)
+                if direct == "1":
+                    refused = [url for url in log.direct if any(i in url for i in bad)]
+                    asked_again = [url for url in log.urls if f"/wsi/tiles/{series}/1/" in url]
+                    assert refused and len(asked_again) >= len(refused)
+            finally:
+                page.close()
+        assert shots["1"].std() > 15
+        assert np.array_equal(shots["1"], shots["0"])

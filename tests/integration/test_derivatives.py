@@ -11,6 +11,7 @@ import http.client
 import io
 import json
 import shutil
+import struct
 import threading
 import time
 from pathlib import Path
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.integration
 
 J2K_LOSSLESS = "1.2.840.10008.1.2.4.90"
 DECODED = "wsi.frame_source: decoded frame"
+TAGS_READ = "wsi.series_repository: reading the tags of instance"
 
 
 def slide(folder: Path, seed: int = 5, size: tuple[int, int] = (1024, 768), **uids: str) -> list[Path]:
@@ -79,7 +81,9 @@ def test_cache_survives_a_restart_and_is_shared_by_two_orthancs(tmp_path: Path,
         series = first.upload_series(files)
         verbose(first)
         before = tile(first, series, 0, 1, 1)
-        assert count(first, DECODED) == 1 and len(entries(cache)) == 1
+        assert count(first, DECODED) == 1 and len(entries(cache)) == 1 + len(files)  # the tile, each one's tags
+        assert count(first, TAGS_READ) == len(files)
+        pyramid = first.get_json(f"/wsi/pyramids/{series}")
     # Another Orthanc over the same stored files (a copy of the storage: same FileUuids), the cache shared.
     shutil.copytree(tmp_path / "a" / "db", tmp_path / "b" / "db")
     with server(tmp_path / "a", cache) as again, server(tmp_path / "b", cache) as other:
@@ -87,6 +91,9 @@ def test_cache_survives_a_restart_and_is_shared_by_two_orthancs(tmp_path: Path,
         verbose(other)
         assert tile(again, series, 0, 1, 1) == before and tile(other, series, 0, 1, 1) == before
         assert count(again, DECODED) == 0 and count(other, DECODED) == 0  # same bytes, read from disk
+        # The model too: its instances' tags (Orthanc's dearest read on a first pyramid) come from the disk.
+        assert count(again, TAGS_READ) == 0 and count(other, TAGS_READ) == 0
+        assert all(running.get_json(f"/wsi/pyramids/{series}") == pyramid for running in (again, other))
         # Both render the other tiles concurrently into the one folder: one decode per tile per process at most,
         # every answer the same whichever Orthanc made it.
         answers: dict[str, dict] = {"again": {}, "other": {}}
@@ -104,7 +111,7 @@ def test_cache_survives_a_restart_and_is_shared_by_two_orthancs(tmp_path: Path,
             thread.join(120)
         assert answers["again"] == answers["other"] and len(answers["again"]) == 16
         assert count(again, DECODED) + count(other, DECODED) >= 15
-        assert len(entries(cache)) == 16
+        assert len(entries(cache)) == 16 + len(files)
 
 
 def test_eviction_keeps_the_folder_under_its_budget(tmp_path: Path) -> None:
@@ -141,7 +148,8 @@ def test_a_series_stored_again_with_other_pixels_is_never_served_stale(tmp_path:
         assert fresh != stale
         expected = textured_image(1024, 768, seed=2)[256:512, 256:512]
         assert np.array_equal(pixels(fresh), expected)
-        assert len(entries(cache)) == 2  # the old entry is left to the LRU, never read again
+        # The old entries (a tile, each instance's tags) are left to the LRU, never read again.
+        assert len(entries(cache)) == 2 * (1 + len(old))
 
 
 def wait_for(running: OrthancServer, series: str, states: tuple[str, ...], seconds: float = 60) -> dict:
@@ -169,13 +177,15 @@ def test_pre_render_runs_when_stable_shows_progress_and_fills_the_cache(tmp_path
     monkeypatch.setenv("WSI_LOG_LEVEL", "DEBUG")
     cache = tmp_path / "derivatives"
     with server(tmp_path / "orthanc", cache, PreRender=True, PreRenderCPUShare=1.0) as running:
-        series = running.upload_series(slide(tmp_path / "slide"))
+        files = slide(tmp_path / "slide")
+        series = running.upload_series(files)
         verbose(running)
         assert running.get_json(f"/wsi/pyramids/{series}")["PreRender"]["State"] in ("none", "queued", "running")
         done = wait_for(running, series, ("done",))
         assert done == {"State": "done", "Done": 16, "Total": 16, "Rendered": 16, "Failed": 0}
-        # Each tile in both formats /wsi/tiles sends (lossless WebP to browsers, PNG to others), decoded once.
-        assert "pre-render of series" in running.log_path.read_text() and len(entries(cache)) == 32
+        # Each tile in both formats /wsi/tiles sends (lossless WebP to browsers, PNG to others), decoded once;
+        # and each instance's tags.
+        assert "pre-render of series" in running.log_path.read_text() and len(entries(cache)) == 32 + len(files)
         decodes = count(running, DECODED)
         assert decodes == 16
         image = textured_image(1024, 768, seed=5)
@@ -223,19 +233,29 @@ def test_a_killed_writer_leaves_no_partial_entry(tmp_path: Path) -> None:
         running._process.wait()
     complete = entries(cache)
     assert complete
-    for path in complete:  # each named entry is whole: magic, key, then exactly its body (PNG or WebP, decodable)
-        data = path.read_bytes()
+    for path in complete:  # each named entry is whole: magic, key, then exactly its body (PNG or WebP that decodes,
+        data = path.read_bytes()  # or an instance's tags as Orthanc gave them)
         assert data.startswith(b"WSIDC1\n")
-        image = data[min(i for i in (data.find(b"\x89PNG"), data.find(b"RIFF")) if i > 0):]
-        assert Image.open(io.BytesIO(image)).convert("RGB").size == (256, 256)
+        key_length, body_length = struct.unpack_from("<IQ", data, 7)
+        key, body = data[19:19 + key_length], data[19 + key_length:]
+        assert len(body) == body_length
+        if key.startswith(b"('model-tags',"):
+            assert json.loads(body)["0008,0016"] == "1.2.840.10008.5.1.4.1.1.77.1.6"
+        else:
+            assert Image.open(io.BytesIO(body)).convert("RGB").size == (256, 256)
     with server(tmp_path / "orthanc", cache) as again:  # and a restarted Orthanc serves them right
         expected = textured_image(2048, 1536, seed=5)[:256, :256]
         assert np.array_equal(pixels(tile(again, series, 0, 0, 0)), expected)
 
 
-def test_first_frames_are_read_when_the_pyramid_is_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("syntax", [J2K_LOSSLESS, "1.2.840.10008.1.2.4.50"])
+def test_first_frames_are_read_when_the_pyramid_is_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             syntax: str) -> None:
+    """Frame 0 of each instance is read once, by the FrameWarmer; the pyramid request reads none, not even for
+    the frame map of a JPEG slide (whose header check the warmer's read makes: test_direct_frames.py)."""
     monkeypatch.setenv("WSI_LOG_LEVEL", "DEBUG")
-    files = slide(tmp_path / "slide")
+    files = write_slide(tmp_path / "slide", textured_image(1024, 768, seed=5), downsamples=(1, 2),
+                        transfer_syntax=syntax)
     for warm, expected in ((True, len(files)), (False, 0)):
         with server(tmp_path / f"orthanc-{warm}", tmp_path / "derivatives", WarmFirstFrames=warm) as running:
             series = running.upload_series(files)

@@ -5,14 +5,17 @@ Orthanc's own raw-frame route, byte for byte what /wsi/tiles sends), and the cac
 from __future__ import annotations
 
 import base64
+import io
 import json
+import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.support.orthanc_server import OrthancServer
 from tests.support.source import textured_image
-from tests.support.writer import write_slide
+from tests.support.writer import recode_as_lossless_jpeg, write_slide
 
 pytestmark = pytest.mark.integration
 
@@ -90,6 +93,35 @@ def test_frames_with_a_colour_profile_to_embed_are_not_mapped(orthanc: OrthancSe
     status, _, tile = orthanc.get(f"/wsi/tiles/{series}/0/0/0")
     assert status == 200 and b"ICC_PROFILE" in tile  # /wsi/tiles embeds it: the raw frame is not the same
     assert all(not level["Full"] and "Sparse" not in level for level in pyramid["FrameMap"])
+
+
+def test_a_first_frame_a_browser_cannot_decode_leaves_the_map_once_warmed(orthanc: OrthancServer,
+                                                                         tmp_path: Path) -> None:
+    """The map is decided from the tags (the pyramid request reads no frame); the FrameWarmer, reading each
+    instance's frame 0 anyway, walks its header, and an instance whose frames are not what the label says
+    (lossless JPEG under the baseline label) leaves the maps sent after it, with a warning in the log. Its tiles
+    come through /wsi/tiles all along (tests/browser/test_tile_caching.py shows the viewer falling back there)."""
+    files = write_slide(tmp_path, textured_image(1024, 768, seed=31))
+    recode_as_lossless_jpeg(files[1])
+    series = orthanc.upload_series(files)
+    bad = orthanc.get_json(f"/series/{series}/instances")
+    bad = next(i["ID"] for i in bad if i["MainDicomTags"].get("InstanceNumber") == "2")
+    first = orthanc.get_json(f"/wsi/pyramids/{series}")
+    assert direct_frame(first, 1, 0, 0) == (bad, 0)  # listed from the tags: nothing read yet
+    status, _, raw = orthanc.get(f"/instances/{bad}/frames/0/raw")
+    assert status == 200 and b"\xff\xc3" in raw[:1000]  # lossless SOF: browsers refuse it
+    status, _, tile = orthanc.get(f"/wsi/tiles/{series}/1/0/0")
+    assert status == 200 and Image.open(io.BytesIO(tile)).size == (256, 256)
+    deadline = time.monotonic() + 20
+    while direct_frame(orthanc.get_json(f"/wsi/pyramids/{series}"), 1, 0, 0) is not None:
+        assert time.monotonic() < deadline, "the warmed first frame did not take the instance out of the map"
+        time.sleep(0.2)
+    later = orthanc.get_json(f"/wsi/pyramids/{series}")
+    assert later["FrameMap"][1] == {"Full": []} and later["FrameMap"][0] == first["FrameMap"][0]
+    assert later["FrameMap"][2] == first["FrameMap"][2] and later["Version"] == first["Version"]
+    warnings = [line for line in orthanc.log_path.read_text(errors="replace").splitlines()
+                if bad in line and "through /wsi/tiles only" in line]
+    assert len(warnings) == 1 and "SOF 0xC3" in warnings[0], warnings
 
 
 def test_versioned_tiles_are_immutable_and_a_stale_version_is_404(orthanc: OrthancServer, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from tests.integration.test_direct_frames import (  # noqa: F401  (tests collect
     test_every_mapped_frame_from_orthanc_is_the_tile_we_send,
     test_frames_that_are_not_browser_jpeg_are_not_mapped,
     test_frames_with_a_colour_profile_to_embed_are_not_mapped,
+    test_a_first_frame_a_browser_cannot_decode_leaves_the_map_once_warmed,
     test_versioned_tiles_are_immutable_and_a_stale_version_is_404,
     test_unversioned_tiles_have_an_etag_and_answer_304,
     test_tiles_are_private_when_orthanc_asks_for_credentials,

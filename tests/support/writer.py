@@ -306,3 +306,17 @@ def _associated(out_dir: Path, uids: dict[str, str], flavor: str, image: np.ndar
     _optical_paths(ds, ["1"], None)
     _shared_groups(ds, spacing_mm, 0.001)
     return _save(ds, [encode(picture)], syntax, photometric, out_dir / f"{flavor.lower()}.dcm")
+
+
+def recode_as_lossless_jpeg(path: Path) -> None:
+    """Rewrite a JPEG baseline instance's frames as 8-bit lossless JPEG (SOF3), its label left at baseline: what a
+    browser cannot decode although the tags say it could (the frame map's verdict from tags alone lists it)."""
+    import pydicom
+    from pydicom.encaps import generate_frames
+
+    ds = pydicom.dcmread(path)
+    count = int(ds.NumberOfFrames)
+    frames = [bytes(imagecodecs.jpeg8_encode(imagecodecs.jpeg8_decode(frame), lossless=True))
+              for frame in generate_frames(ds.PixelData, number_of_frames=count)]
+    ds.PixelData = encapsulate(frames)
+    ds.save_as(path, enforce_file_format=True)

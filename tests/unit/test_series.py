@@ -138,3 +138,20 @@ def test_full_form_tags_give_the_same_model():
         assert len(full.levels[0].frames) == len(short.levels[0].frames) > 0
         assert (full.optical_paths, full.focal_planes_um, full.background_rgb) == \
             (short.optical_paths, short.focal_planes_um, short.background_rgb)
+
+
+def test_the_icc_profile_is_read_from_the_smallest_instance_of_its_path():
+    """Orthanc parses a whole instance to answer one element: the slide's profile comes from its cheapest holder.
+    Whether the slide has a profile is still the finest level's say."""
+    def with_icc(tags, paths=("1",)):
+        tags["0048,0105"] = [{"0048,0106": p, "0048,0107": f"path {p}", "0028,2000": None} for p in paths]
+        return tags
+
+    records = [record("i-level1", with_icc(wsi_tags(1000, 750))), record("i-level0", with_icc(wsi_tags(2000, 1500))),
+               record("i-level2", with_icc(wsi_tags(500, 375)))]
+    assert build_series_model("s", records).icc_source == ("i-level2", 0)
+    two = [record("a", with_icc(wsi_tags(2000, 1500, paths=("1", "2")), ("1", "2"))),
+           record("b", with_icc(wsi_tags(500, 375, paths=("2", "1")), ("2", "1")))]
+    assert [p.icc_source for p in build_series_model("s", two).optical_paths] == [("b", 1), ("b", 0)]
+    records[1] = record("i-level0", wsi_tags(2000, 1500))  # the finest level has none: the slide has none
+    assert build_series_model("s", records).icc_source is None
