@@ -128,6 +128,19 @@ def _register(adapter: OrthancAdapter, app, leak: CallbackLeakRepair) -> None:
             orthanc.LogError(f"[wsi] Orthanc Explorer extension not installed: {error}")
 
 
+# Libraries with import cycles that routes import lazily (annotations, dicomize, export, stored files).
+# Two of Orthanc's threads importing them for their first requests at once can meet in a cycle: importlib
+# raises _DeadlockError and leaves the package half initialised, and every later request of those routes
+# answered 500 until a restart (tests/integration/test_fuzz_write_routes.py). Imported here, on Orthanc's
+# main thread before any route exists: about 0.7 s more at start-up.
+_CYCLIC_LIBRARIES = ("pydicom", "highdicom")
+
+
+def _import_cyclic_libraries() -> None:
+    for name in _CYCLIC_LIBRARIES:
+        importlib.import_module(name)
+
+
 def _main() -> None:
     _setup_logging()
     adapter = OrthancAdapter(orthanc)
@@ -141,6 +154,7 @@ def _main() -> None:
     malloc = configure_malloc(settings.malloc_mmap_threshold_kb)
     orthanc.LogWarning(f"[wsi] glibc malloc: {malloc} (WholeSlideImaging.MallocMmapThresholdKB)")
     app = build_app(settings, adapter)
+    _import_cyclic_libraries()
     _register(adapter, app, CallbackLeakRepair(settings.repair_callback_leak))
     orthanc.LogInfo(f"[wsi] native modules bound to their own libraries: {', '.join(_NATIVE_MODULES)}")
     python = configuration.get("Python")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
 from typing import TYPE_CHECKING
 
+from . import json_input
 from .errors import BadRequest, PayloadTooLarge, UnsupportedFeature, WsiError
 from .http import SEGMENT, Request, Response, json_response, text_response
 from .multipart import is_multipart, split_parts
@@ -93,7 +93,7 @@ def _header_options(text: str) -> dict:
 
 def _json_options(raw: bytes) -> dict:
     try:
-        values = json.loads(bytes(raw))
+        values = json_input.loads(raw, "options")
     except ValueError:
         raise BadRequest("the options part is not valid JSON", "options") from None
     if not isinstance(values, dict):

@@ -7,10 +7,10 @@ as polygons marked `"shape": "rectangle"` / `"shape": "ellipse"` (with the ellip
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
+from .. import json_input
 from ..errors import BadRequest
 from .measure import ellipse_outline
 from .model import ELLIPSE, GRAPHIC_TYPES, POINT, POLYGON, POLYLINE, RECTANGLE, Annotation, AnnotationSet, Point
@@ -46,7 +46,7 @@ def _text(value: Any, where: str) -> str:
 def parse_body(body: bytes) -> AnnotationSet:
     """A POST body: a GeoJSON FeatureCollection or Feature, or our {"annotations": [...]} JSON."""
     try:
-        document = json.loads(body)
+        document = json_input.loads(body, "body")
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(f"the body is not JSON: {str(error)[:80]}", "body") from None
     if not isinstance(document, dict):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
+from .. import json_input
 from ..errors import BadRequest
 
 COMPRESSIONS = ("keep", "jpeg", "jpeg2000", "none")
@@ -49,7 +49,7 @@ def parse_options(values: dict) -> DicomizeOptions:
     dataset = values.get("dataset", {})
     if isinstance(dataset, str):
         try:
-            dataset = json.loads(dataset)
+            dataset = json_input.loads(dataset, "dataset")
         except ValueError:
             raise BadRequest("not valid JSON", "dataset") from None
     if not isinstance(dataset, dict):
